@@ -1,0 +1,1 @@
+"""allocation package (modules are discovered by lara.registry on first lookup)."""

@@ -1,0 +1,61 @@
+"""What every backend shares: typed errors, per-endpoint concurrency limits, model-string parsing.
+
+A model string is ``<backend>[:<model id>]``: ``local``, ``openai:gpt-4o-mini``,
+``replay:/path/to/predictions``. The part after the first colon becomes the backend's ``model``
+argument. One :class:`EndpointLimits` object is shared by every backend of a session, so the
+evaluated model and a judge that hit the same server share one connection limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Mapping
+
+from lara import registry
+
+
+class BackendError(RuntimeError):
+    """A model call that failed for good (after retries). ``retries`` is how many were made."""
+
+    def __init__(self, message: str, *, retries: int = 0, kind: str = "error") -> None:
+        super().__init__(message)
+        self.retries = retries
+        self.kind = kind
+
+
+class EndpointLimits:
+    """One semaphore per endpoint key; created lazily inside the running event loop."""
+
+    def __init__(self, default: int = 8) -> None:
+        self.default = default
+        self._limits: dict[str, int] = {}
+        self._sems: dict[str, asyncio.Semaphore] = {}
+
+    def set(self, endpoint: str, limit: int) -> None:
+        self._limits[endpoint] = limit
+
+    def limit(self, endpoint: str) -> int:
+        return self._limits.get(endpoint, self.default)
+
+    def semaphore(self, endpoint: str) -> asyncio.Semaphore:
+        sem = self._sems.get(endpoint)
+        if sem is None:
+            sem = self._sems[endpoint] = asyncio.Semaphore(self.limit(endpoint))
+        return sem
+
+
+def parse_model(model: str) -> tuple[str, str | None]:
+    backend, sep, rest = model.partition(":")
+    return backend, (rest if sep else None)
+
+
+def build_backend(
+    model: str, params: Mapping[str, Any] | None = None, limits: EndpointLimits | None = None
+) -> Any:
+    """Instantiate the backend named by ``model`` with ``params`` (base_url, max_connections...)."""
+    name, model_id = parse_model(model)
+    factory = registry.backends.get(name)
+    kwargs = dict(params or {})
+    if model_id is not None:
+        kwargs["model"] = model_id
+    return factory(limits=limits or EndpointLimits(), **kwargs)

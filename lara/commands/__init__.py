@@ -1,0 +1,1 @@
+"""commands package (modules are discovered by lara.registry on first lookup)."""

@@ -1,0 +1,1 @@
+"""results package (modules are discovered by lara.registry on first lookup)."""

@@ -1,0 +1,1 @@
+"""retrievers package (modules are discovered by lara.registry on first lookup)."""

@@ -1,0 +1,1 @@
+"""runners package (modules are discovered by lara.registry on first lookup)."""

@@ -1,0 +1,1 @@
+"""scoring package (modules are discovered by lara.registry on first lookup)."""

@@ -1,0 +1,1 @@
+"""tasks package (modules are discovered by lara.registry on first lookup)."""

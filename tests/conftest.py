@@ -1,0 +1,27 @@
+"""Shared fixtures: every test gets its own cache dir so no test reads another's cached responses."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "LARA_TEST_SHARED_CACHE" not in os.environ:
+        monkeypatch.setenv("LARA_CACHE_DIR", str(tmp_path_factory.mktemp("lara-cache")))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path to ../shared/data (set by .ci/run as LARA_SHARED_DATA); skips where absent."""
+    p = os.environ.get("LARA_SHARED_DATA")
+    if not p or not Path(p).is_dir():
+        pytest.skip("LARA_SHARED_DATA is not set to the shared data folder (.ci/run sets it)")
+    return Path(p)
