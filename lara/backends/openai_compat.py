@@ -1,0 +1,326 @@
+"""Backend for any OpenAI-compatible chat-completions server (OpenAI, vLLM, llama.cpp, TGI...).
+
+The ``openai`` library's own retries are disabled: we retry here so that every retry is counted
+(``BackendError.retries`` ends up in the record), backoff uses full jitter, ``Retry-After`` is
+honoured, and the connection slot is released while backing off. Every request holds the shared
+per-endpoint semaphore, so the evaluated model and a judge on the same server share one limit.
+The API key is read from the environment when a client is built and is never kept on the object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import os
+import random
+import time
+from typing import Any, Sequence
+from urllib.parse import urlparse
+
+from lara.backends.base import BackendError, EndpointLimits
+from lara.registry import backends
+from lara.types import GenerateConfig, Generation, Message, ModelInfo
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+LOOPBACK_DUMMY_KEY = "sk-lara-loopback"  # servers on this machine usually ignore the key
+GUIDED_STYLES = ("structured_outputs", "guided_regex")
+RETRYABLE_STATUS = {408, 409, 429}
+RETRY_AFTER_STATUS = {429, 503}
+TUNING_PARAMS = {
+    "guided_style": "structured_outputs",  # vLLM >= 0.12; "guided_regex" for older servers
+    "backoff_base_s": 0.5,
+    "max_backoff_s": 30.0,
+    "max_retry_after_s": 120.0,
+    "extra_body": None,  # merged into every request (e.g. vLLM chat_template_kwargs)
+}
+
+
+def is_loopback(base_url: str | None) -> bool:
+    if not base_url:
+        return False
+    host = urlparse(base_url).hostname or ""
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _classify(exc: BaseException) -> tuple[str, bool, float | None]:
+    """(kind, retryable, retry_after_s) for an exception raised by the openai client."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):  # subclass of APIConnectionError: test first
+        return "timeout", True, None
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection", True, None
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        retry_after = None
+        if status in RETRY_AFTER_STATUS:
+            retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
+        if status == 429:
+            return "rate_limit", True, retry_after
+        if status >= 500:
+            return "server_error", True, retry_after
+        return f"http_{status}", status in RETRYABLE_STATUS, retry_after
+    if isinstance(exc, (openai.APIResponseValidationError, ValueError)):  # JSONDecodeError too
+        return "bad_response", False, None
+    return type(exc).__name__, False, None
+
+
+class OpenAICompatBackend:
+    """Chat model behind an OpenAI-compatible HTTP endpoint (registered as ``openai``)."""
+
+    def __init__(
+        self,
+        limits: EndpointLimits,
+        model: str,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        max_connections: int = 8,
+        timeout_s: float = 120,
+        max_retries: int = 5,
+        guided_decoding: bool = False,
+        context_window: int | None = None,
+        tokenizer: str = "cl100k",
+        **extra: Any,
+    ) -> None:
+        if "api_key" in extra:
+            raise TypeError(
+                "openai backend: do not pass api_key as a parameter (it would end up in run.json); "
+                f"set the environment variable named by api_key_env (now {api_key_env!r})"
+            )
+        unknown = set(extra) - set(TUNING_PARAMS)
+        if unknown:
+            valid = ["base_url", "api_key_env", "max_connections", "timeout_s", "max_retries",
+                     "guided_decoding", "context_window", "tokenizer", *TUNING_PARAMS]
+            raise TypeError(
+                f"openai backend: unknown parameter(s) {sorted(unknown)}; valid: {', '.join(valid)}"
+            )
+        opts = {**TUNING_PARAMS, **extra}
+        if opts["guided_style"] not in GUIDED_STYLES:
+            raise ValueError(f"guided_style must be one of {GUIDED_STYLES}, got {opts['guided_style']!r}")
+        if not model:
+            raise ValueError("openai backend needs a model id, e.g. 'openai:gpt-4o-mini'")
+        if max_connections < 1 or max_retries < 0 or timeout_s <= 0:
+            raise ValueError("need max_connections >= 1, max_retries >= 0 and timeout_s > 0")
+        self.model = model
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.endpoint = self.base_url
+        self.api_key_env = api_key_env
+        self.max_connections = int(max_connections)
+        self.timeout_s = float(timeout_s)
+        self.max_retries = int(max_retries)
+        self.supports_guided = bool(guided_decoding)
+        self.guided_style: str = opts["guided_style"]
+        self.backoff_base_s = float(opts["backoff_base_s"])
+        self.max_backoff_s = float(opts["max_backoff_s"])
+        self.max_retry_after_s = float(opts["max_retry_after_s"])
+        self.extra_body: dict[str, Any] = dict(opts["extra_body"] or {})
+        self.tokenizer_name = tokenizer
+        self._tokenizer: Any = None
+        self._limits = limits
+        # Limits are shared by every backend of a session: the first one to name an endpoint sets it.
+        if self.endpoint not in getattr(limits, "_limits", {}):
+            limits.set(self.endpoint, self.max_connections)
+        self._api_key()  # fail early with a clear message when the key is missing
+        self._client: Any = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self.info = ModelInfo(
+            id=model,
+            backend="openai",
+            context_window=context_window,
+            endpoint=self.endpoint,
+            parameters={"guided_decoding": self.supports_guided, "tokenizer": tokenizer},
+        )
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatBackend(model={self.model!r}, endpoint={self.endpoint!r})"
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _api_key(self) -> str:
+        key = os.environ.get(self.api_key_env)
+        if key:
+            return key
+        if is_loopback(self.base_url):
+            return LOOPBACK_DUMMY_KEY
+        raise ValueError(
+            f"openai backend: environment variable {self.api_key_env} is not set "
+            f"(needed for {self.endpoint}); set it or choose another with api_key_env=..."
+        )
+
+    def _redact(self, text: str) -> str:
+        """Servers sometimes echo the key in an error body; never let it reach a record or log."""
+        key = os.environ.get(self.api_key_env)
+        return text.replace(key, "***") if key and len(key) >= 4 else text
+
+    def _get_client(self) -> Any:
+        """One AsyncOpenAI per event loop: its connection pool cannot be shared across loops."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            from openai import AsyncOpenAI
+
+            self._client = AsyncOpenAI(
+                api_key=self._api_key(),
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=self.timeout_s,
+            )
+            self._client_loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            from lara.tokens import get_tokenizer
+
+            try:
+                self._tokenizer = get_tokenizer(self.tokenizer_name)
+            except ImportError as exc:
+                log.warning("tokenizer %s unavailable (%s); counting words", self.tokenizer_name, exc)
+                self._tokenizer = get_tokenizer("words")
+        return self._tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        return self.tokenizer.count(text)
+
+    def _request(self, messages: Sequence[Message], config: GenerateConfig) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "max_tokens": config.max_tokens,
+            "temperature": config.temperature,
+            "top_p": config.top_p,
+        }
+        if config.stop:
+            kwargs["stop"] = list(config.stop)
+        if config.seed is not None:
+            kwargs["seed"] = config.seed
+        body = dict(self.extra_body)
+        if config.guided_regex and self.supports_guided:
+            if self.guided_style == "guided_regex":
+                body["guided_regex"] = config.guided_regex
+            else:
+                body["structured_outputs"] = {"regex": config.guided_regex}
+        if body:
+            kwargs["extra_body"] = body
+        return kwargs
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Full jitter (AWS style); a server's Retry-After is a floor, capped to stay sane."""
+        delay = random.uniform(0, min(self.max_backoff_s, self.backoff_base_s * 2**attempt))
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.max_retry_after_s))
+        return delay
+
+    def _to_generation(self, resp: Any, messages: Sequence[Message], latency: float) -> Generation:
+        choices = getattr(resp, "choices", None) if not isinstance(resp, (str, bytes)) else None
+        if not choices:
+            raise BackendError(
+                f"{self.endpoint}: response has no choices (not a chat completion): "
+                f"{self._redact(str(resp)[:200])!r}",
+                kind="bad_response",
+            )
+        choice = choices[0]
+        message = getattr(choice, "message", None)
+        text = getattr(message, "content", None) or ""
+        usage = getattr(resp, "usage", None)
+        in_tok = getattr(usage, "prompt_tokens", None) if usage else None
+        out_tok = getattr(usage, "completion_tokens", None) if usage else None
+        if in_tok is None:
+            in_tok = sum(self.count_tokens(m.content) for m in messages)
+        if out_tok is None:
+            out_tok = self.count_tokens(text)
+        return Generation(
+            text=text,
+            input_tokens=int(in_tok),
+            output_tokens=int(out_tok),
+            finish_reason=getattr(choice, "finish_reason", None) or "stop",
+            latency_s=latency,
+            cached=False,
+            model=getattr(resp, "model", None) or self.model,
+        )
+
+    # -- the call ----------------------------------------------------------------------------
+    async def generate(self, messages: Sequence[Message], config: GenerateConfig) -> Generation:
+        """One chat completion with retries. ``latency_s`` is the successful attempt's duration."""
+        client = self._get_client()
+        kwargs = self._request(messages, config)
+        timeout = min(self.timeout_s, config.timeout_s) if config.timeout_s else self.timeout_s
+        sem = self._limits.semaphore(self.endpoint)
+        attempt = 0
+        while True:
+            try:
+                async with sem:
+                    t0 = time.perf_counter()
+                    resp = await client.chat.completions.create(**kwargs, timeout=timeout)
+                    latency = time.perf_counter() - t0
+                return self._to_generation(resp, messages, latency)
+            except BackendError as exc:
+                exc.retries = attempt
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified below, re-raised typed
+                kind, retryable, retry_after = _classify(exc)
+                detail = f"{self.endpoint} model {self.model}: {kind}: {self._redact(_short(exc))}"
+                if not retryable:
+                    raise BackendError(detail, retries=attempt, kind=kind) from exc
+                if attempt >= self.max_retries:
+                    raise BackendError(
+                        f"{detail} (gave up after {attempt} retries)", retries=attempt, kind=kind
+                    ) from exc
+                delay = self._backoff(attempt, retry_after)
+                attempt += 1
+                log.info("%s; retry %d/%d in %.2fs", detail, attempt, self.max_retries, delay)
+                await asyncio.sleep(delay)
+
+
+def _short(exc: BaseException, n: int = 300) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= n else text[:n] + "..."
+
+
+@backends.register("openai", aliases=("openai_compat",))
+def openai_backend(
+    limits: EndpointLimits,
+    model: str,
+    base_url: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    max_connections: int = 8,
+    timeout_s: float = 120,
+    max_retries: int = 5,
+    guided_decoding: bool = False,
+    context_window: int | None = None,
+    tokenizer: str = "cl100k",
+    **extra: Any,
+) -> OpenAICompatBackend:
+    """OpenAI-compatible chat server (OpenAI, vLLM, llama.cpp); key from $OPENAI_API_KEY."""
+    return OpenAICompatBackend(
+        limits, model, base_url=base_url, api_key_env=api_key_env,
+        max_connections=max_connections, timeout_s=timeout_s, max_retries=max_retries,
+        guided_decoding=guided_decoding, context_window=context_window, tokenizer=tokenizer,
+        **extra,
+    )

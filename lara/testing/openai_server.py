@@ -1,0 +1,283 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks.
+
+Tests talk to it through the real ``openai`` client, so retries, timeouts, concurrency limits and
+usage accounting are exercised over real sockets rather than mocks. It runs uvicorn in a
+background thread on a free port; latency is ``asyncio.sleep`` so thousands of concurrent requests
+cost no threads. Faults (429 with Retry-After, 5xx, hangs, garbage bodies) are scripted per request
+index. Usage is deterministic: ``prompt_tokens`` is the whitespace word count of all message
+contents and ``completion_tokens`` that of the answer, so tests can assert exact sums.
+
+    with LoopbackServer(responder=lambda msgs, req: "42", faults=[Fault.rate_limit(1)]) as srv:
+        backend = build_backend("openai:m", {"base_url": srv.base_url})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence, Union
+
+Responder = Callable[[list[dict[str, Any]], dict[str, Any]], Any]
+FAULT_KINDS = ("status", "hang", "garbage", "garbage_text", "no_choices")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What the server does instead of answering one request.
+
+    ``status``: reply ``status`` with an OpenAI-style error body (and ``Retry-After`` if set);
+    ``hang``: answer only after ``hang_s`` (or never, if the client disconnects first);
+    ``garbage``: 200 with ``application/json`` content type but a non-JSON body;
+    ``garbage_text``: 200 with a ``text/plain`` non-JSON body; ``no_choices``: 200, JSON without choices.
+    """
+
+    kind: str = "status"
+    status: int = 500
+    retry_after: str | float | None = None
+    hang_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; valid: {', '.join(FAULT_KINDS)}")
+
+    @classmethod
+    def rate_limit(cls, retry_after: str | float | None = 1) -> "Fault":
+        return cls("status", 429, retry_after)
+
+    @classmethod
+    def server_error(cls, status: int = 500, retry_after: str | float | None = None) -> "Fault":
+        return cls("status", status, retry_after)
+
+    @classmethod
+    def http(cls, status: int) -> "Fault":
+        return cls("status", status)
+
+    @classmethod
+    def hang(cls, seconds: float = 30.0) -> "Fault":
+        return cls("hang", hang_s=seconds)
+
+    @classmethod
+    def garbage(cls, text_plain: bool = False) -> "Fault":
+        return cls("garbage_text" if text_plain else "garbage")
+
+    @classmethod
+    def no_choices(cls) -> "Fault":
+        return cls("no_choices")
+
+
+FaultPlan = Union[
+    Sequence[Union[Fault, None]],  # request i gets plan[i]; later requests answer normally
+    Mapping[int, Fault],  # per-request overrides by index
+    Callable[[int, dict[str, Any]], Union[Fault, None]],  # decide from index and request body
+    None,
+]
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def default_responder(messages: list[dict[str, Any]], request: dict[str, Any]) -> str:
+    """Deterministic: echoes the last eight words of the last message."""
+    last = str(messages[-1].get("content") or "") if messages else ""
+    return "echo: " + " ".join(last.split()[-8:])
+
+
+class LoopbackServer:
+    """OpenAI chat-completions server in a background thread; use as a context manager."""
+
+    def __init__(
+        self,
+        responder: Responder | None = None,
+        latency_s: float = 0.0,
+        faults: FaultPlan = None,
+        model: str = "loopback-model",
+    ) -> None:
+        self.responder = responder or default_responder
+        self.latency_s = latency_s
+        self.faults = faults
+        self.model = model
+        self.port: int | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.reset()
+
+    # -- recorded state (written on the server thread, read by tests) -------------------------
+    def reset(self) -> None:
+        self.request_count = 0
+        self.requests: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each chat request
+        self.faults_served: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    @property
+    def base_url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("server not started")
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self, timeout_s: float = 10.0) -> "LoopbackServer":
+        import uvicorn
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self._app(), log_level="warning", access_log=False, lifespan="off",
+            backlog=4096, timeout_graceful_shutdown=1, timeout_keep_alive=30,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="lara-loopback", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("loopback server failed to start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> "LoopbackServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- behaviour ------------------------------------------------------------------------------
+    def _fault_for(self, index: int, body: dict[str, Any]) -> Fault | None:
+        plan = self.faults
+        if plan is None:
+            return None
+        if callable(plan):
+            return plan(index, body)
+        if isinstance(plan, Mapping):
+            return plan.get(index)
+        return plan[index] if index < len(plan) else None
+
+    def _completion(self, index: int, body: dict[str, Any], text: str) -> dict[str, Any]:
+        finish = "stop"
+        stops = body.get("stop") or []
+        if isinstance(stops, str):
+            stops = [stops]
+        cuts = [text.find(s) for s in stops if s and s in text]
+        if cuts:
+            text = text[: min(cuts)]
+        max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
+        words = text.split()
+        if max_tokens is not None and len(words) > int(max_tokens):
+            text, finish = " ".join(words[: int(max_tokens)]), "length"
+        prompt = sum(word_count(str(m.get("content") or "")) for m in body.get("messages", []))
+        completion = word_count(text)
+        return {
+            "id": f"chatcmpl-loopback-{index}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model") or self.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": finish,
+                    "logprobs": None,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            },
+        }
+
+    def _app(self) -> Any:
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse, Response
+        from starlette.routing import Route
+
+        async def chat(request: Request) -> Response:
+            index = self.request_count
+            self.request_count += 1
+            self.arrivals.append(time.monotonic())
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                try:
+                    body = await request.json()
+                except ValueError:
+                    return _error(400, "request body is not JSON")
+                self.requests.append(body)
+                if not isinstance(body, dict) or not body.get("messages"):
+                    return _error(400, "'messages' is required")
+                fault = self._fault_for(index, body)
+                if fault is not None:
+                    self.faults_served.append(fault.kind)
+                    if fault.kind == "status":
+                        headers = {}
+                        if fault.retry_after is not None:
+                            headers["retry-after"] = str(fault.retry_after)
+                        return _error(fault.status, f"injected fault {fault.status}", headers)
+                    if fault.kind == "hang":
+                        await _sleep_unless_disconnected(request, fault.hang_s)
+                    elif fault.kind == "garbage":
+                        return Response(b"<html>not json", 200, media_type="application/json")
+                    elif fault.kind == "garbage_text":
+                        return Response(b"<html>not json", 200, media_type="text/plain")
+                    elif fault.kind == "no_choices":
+                        return JSONResponse({"object": "chat.completion", "id": f"x-{index}"})
+                if self.latency_s > 0:
+                    await asyncio.sleep(self.latency_s)
+                text = self.responder(body["messages"], body)
+                if inspect.isawaitable(text):
+                    text = await text
+                return JSONResponse(self._completion(index, body, str(text)))
+            finally:
+                self.in_flight -= 1
+
+        async def models(request: Request) -> Response:
+            return JSONResponse(
+                {"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "lara"}]}
+            )
+
+        async def health(request: Request) -> Response:
+            return JSONResponse({"status": "ok"})
+
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", chat, methods=["POST"]),
+                Route("/v1/models", models, methods=["GET"]),
+                Route("/health", health, methods=["GET"]),
+            ]
+        )
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Any:
+    from starlette.responses import JSONResponse
+
+    kind = "rate_limit_exceeded" if status == 429 else "server_error" if status >= 500 else "invalid_request_error"
+    return JSONResponse(
+        {"error": {"message": message, "type": kind, "code": status}}, status, headers=dict(headers or {})
+    )
+
+
+async def _sleep_unless_disconnected(request: Any, seconds: float) -> None:
+    """A hang that ends early when the client gives up, so shutdown is not held hostage."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
