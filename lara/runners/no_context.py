@@ -1,0 +1,24 @@
+"""No context: the question alone, one call — the memorisation control for LC vs RAG."""
+
+from __future__ import annotations
+
+from lara.protocols import ContextBlock, RunContext
+from lara.registry import runners
+from lara.runners.rag import generate_step
+from lara.types import RunOutput, Sample
+
+
+@runners.register("no_context", aliases=("no-context",))
+class NoContextRunner:
+    """Question only, no documents (measures what the model already knows)."""
+
+    name = "no_context"
+
+    async def run(self, sample: Sample, ctx: RunContext) -> RunOutput:
+        messages = list(ctx.task.messages(sample, ContextBlock(mode="none")))
+        gen = await ctx.backend.generate(messages, ctx.generate_config)
+        return RunOutput(
+            answer=gen.text,
+            steps=(generate_step(messages, gen, ctx.log_prompts),),
+            effective_context_tokens=gen.input_tokens,
+        )
