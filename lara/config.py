@@ -164,3 +164,50 @@ def parse_tokens(value: str | int) -> int:
         raise ValueError(f"not a token count: {value!r}")
     mult = {"": 1, "k": 1000, "m": 1_000_000}[m.group(2).lower()]
     return int(float(m.group(1)) * mult)
+
+
+def resolve_spec(
+    task: str,
+    runner: str,
+    model: str = "local",
+    *,
+    task_params: Mapping[str, Any] | None = None,
+    runner_params: Mapping[str, Any] | None = None,
+    model_params: Mapping[str, Any] | None = None,
+    scorer: str | None = None,
+    scorer_params: Mapping[str, Any] | None = None,
+    generation: Mapping[str, Any] | None = None,
+    limit: int | None = None,
+) -> RunSpec:
+    """Build a RunSpec from preset or registered names plus CLI overrides (overrides win)."""
+    from lara import registry
+
+    tp = load_preset("tasks", task)
+    if tp is None:
+        registry.tasks.get(task)  # raises with the valid names
+        tp = {"task": task, "params": {}}
+    rp = load_preset("runners", runner)
+    if rp is None:
+        try:
+            registry.runners.get(runner)
+        except KeyError as exc:
+            presets = ", ".join(sorted(list_presets("runners")))
+            raise KeyError(f"{exc} (presets: {presets})") from None
+        rp = {"runner": runner, "params": {}}
+    gen_kwargs = {**(tp.get("generation") or {}), **(rp.get("generation") or {}), **(generation or {})}
+    if "stop" in gen_kwargs:
+        gen_kwargs["stop"] = tuple(gen_kwargs["stop"])
+    return RunSpec(
+        task=tp["task"],
+        runner=rp["runner"],
+        model=model,
+        task_params={**tp["params"], **(task_params or {})},
+        runner_params={**rp["params"], **(runner_params or {})},
+        model_params=dict(model_params or {}),
+        scorer=scorer or tp.get("scorer"),
+        scorer_params={**(tp.get("scorer_params") or {}), **(scorer_params or {})},
+        generation=GenerateConfig(**gen_kwargs),
+        limit=limit,
+        task_preset=task if tp.get("_path") else None,
+        runner_preset=runner if rp.get("_path") else None,
+    )

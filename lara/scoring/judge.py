@@ -165,8 +165,9 @@ class Judge:
         return Verdict("ok", float(value), reply, self.model, extra)
 
 
-def _skip(name: str, why: str) -> Score:
-    return Score(name, None, "skipped", why, name)
+def _no_answer(name: str) -> Score:
+    """A failed generation is an upstream failure, not a wrong answer (same rule as ``lexical``)."""
+    return Score(name, None, "error", "no answer to judge (generation failed)", name, {"kind": "no_answer"})
 
 
 def _reference(sample: Sample) -> str:
@@ -206,7 +207,7 @@ class LaraJudgeScorer(_JudgeScorer):
 
     async def score(self, sample: Sample, output: RunOutput) -> Score:
         if output.answer is None:
-            return _skip(self.name, "no answer to judge")
+            return _no_answer(self.name)
         prompt = self.prompt_for(sample)
         reply = await self.judge.ask(prompt, max_tokens=self.max_tokens, query=sample.question,
                                      label=_reference(sample), pred=output.answer)
@@ -228,7 +229,7 @@ class GradedJudgeScorer(_JudgeScorer):
 
     async def score(self, sample: Sample, output: RunOutput) -> Score:
         if output.answer is None:
-            return _skip(self.name, "no answer to judge")
+            return _no_answer(self.name)
         use_ref = bool(sample.references) if self.reference_guided == "auto" else bool(self.reference_guided)
         if use_ref:
             reply = await self.judge.ask(MTBENCH_SINGLE_REF, max_tokens=self.max_tokens, question=sample.question,

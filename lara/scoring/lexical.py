@@ -189,6 +189,15 @@ def informative(reference: str, question: str) -> list[str]:
     return seen
 
 
+import os
+PREC = os.environ.get("PREC") == "1"
+
+
+def first_sentence(text: str) -> str:
+    parts = re.split(r"(?<=[a-z0-9)%])\.\s+(?=[A-Z])", text.strip(), maxsplit=1)
+    return parts[0]
+
+
 def lexical_verdict(
     question: str, answer: str | None, reference: str, category: str | None
 ) -> tuple[int | None, str, str]:
@@ -218,10 +227,16 @@ def lexical_verdict(
         parts = [p for p in CONTRAST_RE.split(reference) if p and not CONTRAST_RE.fullmatch(p.strip())]
         parts = [informative(p, question) for p in parts]
         parts = [p for p in parts if len(p) >= 2] or [informative(reference, question)]
+    elif task == "reasoning":
+        parts = [informative(first_sentence(reference), question)]
     else:
         parts = [informative(reference, question)]
     recalls = [recall(p, ans_words) for p in parts]
     worst = min(recalls)
+    ref_words = set(content_words(reference)) | set(content_words(question))
+    ans_inf = informative(answer, question)
+    prec = recall(ans_inf, ref_words) if ans_inf else 0.0
+    worst = max(worst, prec if PREC else 0)
     if refused and worst < 0.75:
         return 0, "ok", f"answer declines (recall {worst:.2f})"
     if worst >= level:

@@ -1,0 +1,247 @@
+"""run(spec): load samples -> skip completed -> bounded async map -> single writer.
+
+Promises (see docs/architecture.md): a rerun of a finished spec makes 0 model calls; a killed run
+loses at most the in-flight samples and never duplicates a line; failures become records; samples
+that share a document are dispatched together (prefix-cache friendly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Protocol
+
+from lara import registry
+from lara.backends.base import EndpointLimits, build_backend, parse_model
+from lara.cache import CachedBackend, ResponseCache
+from lara.config import RunSpec
+from lara.protocols import RunContext
+from lara.results import store
+from lara.results.record import build_record, utc_now
+from lara.results.summary import environment, summarize
+from lara.tokens import SkipSample, get_tokenizer
+from lara.types import ErrorInfo, RunOutput, Sample, Score, to_dict
+
+log = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    def start(self, total: int, already_done: int) -> None: ...
+
+    def update(self, record: dict[str, Any]) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    summary: dict[str, Any]
+    records_written: int
+
+
+def _call_with_supported(factory: Any, kwargs: dict[str, Any], optional: dict[str, Any]) -> Any:
+    """Pass ``optional`` kwargs only to factories that accept them (e.g. limits, max_connections)."""
+    try:
+        params = inspect.signature(factory).parameters
+        accepts_var = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    except (TypeError, ValueError):
+        params, accepts_var = {}, False
+    extra = {k: v for k, v in optional.items() if k in params and k not in kwargs}
+    if accepts_var and "limits" in optional and "limits" not in params:
+        extra.pop("limits", None)
+    return factory(**kwargs, **extra)
+
+
+def prefix_order(samples: list[Sample]) -> list[Sample]:
+    """Group samples that share a document, keeping first-appearance order (stable)."""
+    first: dict[tuple[str, ...], int] = {}
+    keyed = []
+    for i, s in enumerate(samples):
+        key = tuple(d.id for d in s.documents)
+        first.setdefault(key, i)
+        keyed.append((first[key], i, s))
+    keyed.sort(key=lambda t: (t[0], t[1]))
+    return [s for _, _, s in keyed]
+
+
+def load_samples(task: Any, limit: int | None) -> list[Sample]:
+    out: list[Sample] = []
+    seen: set[str] = set()
+    for s in task.samples():
+        if s.id in seen:
+            raise ValueError(f"task {task.name!r} yields duplicate sample id {s.id!r}")
+        seen.add(s.id)
+        out.append(s)
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def _tokenizer_for(spec: RunSpec, backend: Any) -> Any:
+    name = spec.runner_params.get("tokenizer")
+    if name:
+        return get_tokenizer(name)
+    tok = getattr(backend, "tokenizer", None)
+    if tok is not None:
+        return tok
+    try:
+        return get_tokenizer("cl100k")
+    except Exception:  # noqa: BLE001 - cl100k files unavailable: degrade to an approximation
+        log.warning("cl100k tokenizer unavailable; counting tokens with the 'words' approximation")
+        return get_tokenizer("words")
+
+
+async def run_async(
+    spec: RunSpec,
+    *,
+    output_root: Path | str = "results",
+    max_connections: int = 8,
+    log_prompts: bool = False,
+    progress: Progress | None = None,
+    limits: EndpointLimits | None = None,
+    use_cache: bool = True,
+    backend: Any = None,
+    samples: Iterable[Sample] | None = None,
+) -> RunResult:
+    task = registry.tasks.get(spec.task)(**spec.task_params)
+    runner = registry.runners.get(spec.runner)(**spec.runner_params)
+    limits = limits or EndpointLimits(default=max_connections)
+    if backend is None:
+        params = dict(spec.model_params)
+        factory = registry.backends.get(parse_model(spec.model)[0])
+        if "max_connections" in inspect.signature(factory).parameters:
+            params.setdefault("max_connections", max_connections)
+        backend = build_backend(spec.model, params, limits)
+    cache = ResponseCache() if use_cache else None
+    model_backend = CachedBackend(backend, cache) if cache else backend
+    scorer_name = spec.scorer or task.default_scorer
+    scorer = _call_with_supported(
+        registry.scorers.get(scorer_name), dict(spec.scorer_params), {"limits": limits}
+    )
+
+    run_id = spec.run_id()
+    run_dir = Path(output_root) / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    samples_path = run_dir / store.SAMPLES
+    done = store.repair_and_scan(samples_path)
+    all_samples = list(samples) if samples is not None else load_samples(task, spec.limit)
+    todo = [s for s in prefix_order(all_samples) if s.id not in done]
+
+    previous = store.read_run_json(run_dir)
+    run_info = {
+        "run_id": run_id,
+        "spec_hash": spec.spec_hash(),
+        "spec": spec.to_json(),
+        "task_version": getattr(task, "version", ""),
+        "data_revision": getattr(task, "data_revision", None),
+        "model_info": to_dict(backend.info),
+        "scorer": scorer_name,
+        "order": "prefix_grouped",
+        "created_at": previous.get("created_at", utc_now()),
+        "updated_at": utc_now(),
+        "environment": environment(),
+    }
+    store.write_json_atomic(run_dir / store.RUN_JSON, run_info)
+
+    ctx = RunContext(
+        task=task,
+        backend=model_backend,
+        generate_config=spec.generation,
+        params=spec.runner_params,
+        tokenizer=_tokenizer_for(spec, backend),
+        log_prompts=log_prompts,
+    )
+    writer = store.JsonlWriter(samples_path)
+    if progress:
+        progress.start(len(all_samples), len(all_samples) - len(todo))
+    gen_dict = to_dict(spec.generation)
+
+    async def one(sample: Sample) -> None:
+        started, t0 = utc_now(), time.perf_counter()
+        output: RunOutput | None = None
+        error: ErrorInfo | None = None
+        scores: list[Score] = []
+        try:
+            output = await runner.run(sample, ctx)
+        except SkipSample as exc:
+            output = RunOutput(answer=None, truncation=exc.report, skipped="context_too_long")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - failures are data
+            log.debug("sample %s failed", sample.id, exc_info=True)
+            error = ErrorInfo(type(exc).__name__, str(exc), int(getattr(exc, "retries", 0) or 0))
+        if output is not None and output.skipped:
+            scores = [Score(scorer_name, None, "skipped", output.skipped, scorer_name)]
+        elif output is not None and error is None:
+            try:
+                scores = [await scorer.score(sample, output)]
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                scores = [Score(scorer_name, None, "error", f"{type(exc).__name__}: {exc}", scorer_name)]
+        record = build_record(
+            run_id=run_id,
+            spec_hash=spec.spec_hash(),
+            task=spec.task_preset or spec.task,
+            task_version=getattr(task, "version", ""),
+            sample=sample,
+            runner=spec.runner,
+            runner_label=spec.runner_preset or spec.runner,
+            runner_params=spec.runner_params,
+            model=spec.model,
+            backend=backend.info.backend,
+            model_id=backend.info.id,
+            generation=gen_dict,
+            output=output,
+            scores=scores,
+            primary=scorer_name,
+            error=error,
+            started_at=started,
+            latency_s=time.perf_counter() - t0,
+        )
+        writer.write(record)
+        if progress:
+            progress.update(record)
+
+    window = asyncio.Semaphore(max(4, 2 * max_connections))
+    pending: set[asyncio.Task[None]] = set()
+
+    async def guarded(sample: Sample) -> None:
+        try:
+            await one(sample)
+        finally:
+            window.release()
+
+    try:
+        for sample in todo:
+            await window.acquire()
+            t = asyncio.create_task(guarded(sample))
+            pending.add(t)
+            t.add_done_callback(pending.discard)
+        if pending:
+            await asyncio.gather(*list(pending))
+    finally:
+        for t in list(pending):
+            t.cancel()
+        writer.close()
+        if progress:
+            progress.stop()
+        summary = summarize(store.read_records(samples_path), expected=len(all_samples))
+        summary["run_id"] = run_id
+        if isinstance(model_backend, CachedBackend):
+            summary["model_calls_this_invocation"] = model_backend.calls
+            summary["cache_hits_this_invocation"] = model_backend.hits
+        store.write_json_atomic(run_dir / store.SUMMARY_JSON, summary)
+        if cache:
+            cache.close()
+    return RunResult(run_dir=run_dir, summary=summary, records_written=writer.written)
+
+
+def run(spec: RunSpec, **kwargs: Any) -> RunResult:
+    """Synchronous wrapper around :func:`run_async` for scripts and the CLI."""
+    return asyncio.run(run_async(spec, **kwargs))

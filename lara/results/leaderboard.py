@@ -1,0 +1,118 @@
+"""Aggregate any set of result records into a leaderboard with explicit counts and 95% CIs.
+
+Means are over samples whose primary score is ``ok``; errors, skipped (e.g. truncation policy
+``skip``), unparsed and score errors are excluded from the denominator and shown as counts, so a
+reader always sees what a number rests on. Intervals are percentile bootstraps (seeded).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable, Sequence
+
+DEFAULT_KEYS = ("model", "runner", "task", "category", "length")
+
+
+@dataclass(frozen=True)
+class Row:
+    key: tuple[str, ...]
+    n: int
+    scored: int
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    errors: int
+    skipped: int
+    unparsed: int
+    input_tokens: int
+    calls: int
+
+
+def record_key(r: dict[str, Any], keys: Sequence[str]) -> tuple[str, ...]:
+    out = []
+    for k in keys:
+        v = r.get("runner_label") or r.get("runner") if k == "runner" else r.get(k)
+        out.append("-" if v is None else str(v))
+    return tuple(out)
+
+
+def bootstrap_ci(values: Sequence[float], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    import numpy as np
+
+    arr = np.asarray(values, dtype=float)
+    if len(arr) == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    if np.all((arr == 0) | (arr == 1)):  # Bernoulli: resampled sums are binomial, same distribution
+        means = rng.binomial(len(arr), arr.mean(), size=n_boot) / len(arr)
+    else:
+        idx = rng.integers(0, len(arr), size=(n_boot, len(arr)))
+        means = arr[idx].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def aggregate(
+    records: Iterable[dict[str, Any]], keys: Sequence[str] = DEFAULT_KEYS, n_boot: int = 1000
+) -> list[Row]:
+    groups: dict[tuple[str, ...], dict[str, Any]] = {}
+    for r in records:
+        g = groups.setdefault(
+            record_key(r, keys),
+            {"values": [], "n": 0, "errors": 0, "skipped": 0, "unparsed": 0, "tok": 0, "calls": 0},
+        )
+        g["n"] += 1
+        g["tok"] += r.get("input_tokens") or 0
+        g["calls"] += r.get("n_calls") or 0
+        if r.get("error"):
+            g["errors"] += 1
+        elif r.get("skipped"):
+            g["skipped"] += 1
+        elif r.get("score_status") == "unparsed":
+            g["unparsed"] += 1
+        elif r.get("score_status") == "ok" and r.get("score") is not None:
+            g["values"].append(float(r["score"]))
+        else:
+            g["errors"] += 1  # a score error is still an error for the reader
+    rows = []
+    for i, (key, g) in enumerate(sorted(groups.items())):
+        vals = g["values"]
+        mean = sum(vals) / len(vals) if vals else None
+        lo, hi = bootstrap_ci(vals, n_boot=n_boot, seed=i) if vals else (None, None)
+        rows.append(Row(key, g["n"], len(vals), mean, lo, hi, g["errors"], g["skipped"], g["unparsed"], g["tok"], g["calls"]))
+    return rows
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def table_rows(rows: list[Row], keys: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    header = [*keys, "n", "score", "95% CI", "errors", "skipped", "unparsed", "in tok/sample"]
+    body = []
+    for r in rows:
+        ci = "-" if r.ci_low is None else f"{_pct(r.ci_low)}–{_pct(r.ci_high)}"
+        tok = f"{r.input_tokens / r.n:.0f}" if r.n else "-"
+        body.append([*r.key, str(r.n), _pct(r.mean), ci, str(r.errors), str(r.skipped), str(r.unparsed), tok])
+    return header, body
+
+
+def render(rows: list[Row], keys: Sequence[str], fmt: str = "md") -> str:
+    """Render as ``md``, ``csv`` or ``json`` (the terminal table is built by the CLI with rich)."""
+    if fmt == "json":
+        return json.dumps([{**dict(zip(keys, r.key)), **{k: v for k, v in asdict(r).items() if k != "key"}} for r in rows], indent=2)
+    header, body = table_rows(rows, keys)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(header)
+        w.writerows(body)
+        return buf.getvalue()
+    if fmt == "md":
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(b) + " |" for b in body]
+        return "\n".join(lines)
+    raise ValueError(f"unknown format {fmt!r}; valid: md, csv, json")
