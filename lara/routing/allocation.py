@@ -76,16 +76,22 @@ class Allocation:
 
 
 def candidates(
-    budget_tokens: int, doc_tokens: int, qa_tokens: int, max_k: int | None = None
+    budget_tokens: int,
+    doc_tokens: int,
+    qa_tokens: int,
+    max_k: int | None = None,
+    max_call_tokens: int | None = None,
 ) -> Iterator[Allocation]:
-    """Every grid point whose estimated effective length fits ``budget_tokens``; k >= 1."""
+    """Every grid point whose estimated effective length fits ``budget_tokens`` and whose single
+    call (m+1 blocks of k documents) fits ``max_call_tokens`` (the model's window); k >= 1."""
     for k in K_GRID:
         if k == 0 or (max_k is not None and k > max_k):
             continue
         for m in M_GRID:
             for n in N_GRID:
                 est = estimate_effective_tokens(k, m, n, doc_tokens, qa_tokens)
-                if est <= budget_tokens:
+                per_call = (m + 1) * (k * doc_tokens + qa_tokens)
+                if est <= budget_tokens and (max_call_tokens is None or per_call <= max_call_tokens):
                     yield Allocation(k, m, n, est, 0.0)
 
 
@@ -96,6 +102,7 @@ def choose(
     doc_tokens: int = 600,
     qa_tokens: int = 64,
     max_k: int | None = None,
+    max_call_tokens: int | None = None,
 ) -> Allocation | None:
     """Argmax of the predicted performance over configurations that fit; ties -> fewer tokens.
 
@@ -103,7 +110,7 @@ def choose(
     """
     best: Allocation | None = None
     best_key: tuple[float, int] | None = None
-    for cand in candidates(budget_tokens, doc_tokens, qa_tokens, max_k):
+    for cand in candidates(budget_tokens, doc_tokens, qa_tokens, max_k, max_call_tokens):
         key = (model.linear(cand.k, cand.m, cand.n), -cand.estimated_tokens)
         if best_key is None or key > best_key:
             best, best_key = cand, key

@@ -48,10 +48,11 @@ PAPER_MODELS: dict[str, dict[str, Any]] = {
     "Claude-3.5-sonnet": {"parameters_b": None, "context_window": 200000, "aliases": ["claude-3-5-sonnet-20241022"]},
     "Gemini-1.5-pro": {"parameters_b": None, "context_window": 2097152, "aliases": []},
 }
-# LaRA's "32k" contexts are 12k-48k cl100k tokens and its "128k" ones 48.6k-133.4k (BENCHMARKS.md).
+# LaRA's "32k" contexts are 12k-48k cl100k tokens and its "128k" ones 48.6k-133.4k (BENCHMARKS.md);
+# typical_tokens ~ the median context file size / 4 characters per token (30.6k and 95.0k).
 PAPER_BUCKETS = [
-    {"name": "32k", "tokens": 32000, "max_tokens": 48000},
-    {"name": "128k", "tokens": 128000, "max_tokens": None},
+    {"name": "32k", "typical_tokens": 30000, "max_tokens": 48000},
+    {"name": "128k", "typical_tokens": 95000, "max_tokens": None},
 ]
 
 Cell = tuple[str, str, str, str, float]  # (model key, length, category, strategy, score)
@@ -178,7 +179,7 @@ def _bucket_tokens(name: str) -> float | None:
 def length_buckets(records: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Buckets ordered by nominal size; the boundary between neighbours is the midpoint between the
     largest LC input of the smaller and the smallest LC input of the larger when the runs show
-    them apart, else the geometric mean of the nominal sizes."""
+    them apart, else the geometric mean of the nominal sizes. typical_tokens is the median LC input."""
     names = sorted({str(r.get("length") or "all") for r in records}, key=lambda n: (_bucket_tokens(n) or 0, n))
     lc_in: dict[str, list[int]] = defaultdict(list)
     for r in records:
@@ -194,7 +195,9 @@ def length_buckets(records: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
             else:
                 a, b = _bucket_tokens(n), _bucket_tokens(nxt)
                 bound = int(math.sqrt(a * b)) if a and b else None
-        out.append({"name": n, "tokens": _bucket_tokens(n), "max_tokens": bound})
+        seen = sorted(lc_in[n])
+        typical = seen[len(seen) // 2] if seen else _bucket_tokens(n)
+        out.append({"name": n, "typical_tokens": typical, "max_tokens": bound})
     return out
 
 

@@ -191,11 +191,17 @@ class BudgetPolicy(Policy):
     """Spends a per-question token budget: LC when the base policy prefers it and it fits,
     otherwise the allocation model's best (k, m, n) among configurations that fit."""
 
-    def base(self) -> Policy:
+    _base: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Resolved once: decide() must not re-read JSON on every call.
         from lara.routing.loader import load_policy, policy_from_dict
 
         base = self.params.get("base", "default")
-        return policy_from_dict(base) if isinstance(base, Mapping) else load_policy(base)
+        object.__setattr__(self, "_base", policy_from_dict(base) if isinstance(base, Mapping) else load_policy(base))
+
+    def base(self) -> Policy:
+        return self._base
 
     def model(self) -> allocation.AllocationModel:
         p = self.params
@@ -213,7 +219,10 @@ class BudgetPolicy(Policy):
         doc = int(self.params.get("doc_tokens", DEFAULT_RAG["chunk_size"]))
         qa = int(self.params.get("qa_tokens", 64))
         max_k = max(1, math.ceil(features.context_tokens / doc))
-        best = allocation.choose(self.model(), budget, doc_tokens=doc, qa_tokens=qa, max_k=max_k)
+        window = self.base().window_of(features) or self.window_of(features)
+        max_call = window - int(self.params.get("reserve_tokens", 1000)) if window else None
+        best = allocation.choose(self.model(), budget, doc_tokens=doc, qa_tokens=qa, max_k=max_k,
+                                 max_call_tokens=max_call)
         if best is None:
             return self._decision("no_context", f"budget {budget} below one {doc}-token document", {})
         why = (f"allocation model argmax under budget {budget}: k={best.k} m={best.m} n={best.n}, "
