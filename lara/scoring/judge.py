@@ -176,6 +176,7 @@ def _reference(sample: Sample) -> str:
 
 class _JudgeScorer:
     name = "judge"
+    needs_judge = True  # lets `lara score` know to pass --judge / --judge-base-url
 
     def __init__(self, judge: str | None = None, judge_base_url: str | None = None,
                  judge_params: Mapping[str, Any] | None = None, max_tokens: int = 512,
