@@ -23,8 +23,11 @@ from lara.types import GenerateConfig, to_dict
 
 PRESET_KINDS = ("tasks", "runners", "retrievers")
 # Fields of the spec that never change an output: excluded from the hash.
-NON_SEMANTIC = {"max_connections", "timeout_s", "log_prompts", "output_dir", "progress"}
-SECRET_KEY_RE = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
+NON_SEMANTIC = {
+    "max_connections", "timeout_s", "log_prompts", "output_dir", "progress",
+    "max_retries", "backoff_base_s", "max_backoff_s", "max_retry_after_s", "api_key_env",
+}
+SECRET_KEY_RE = re.compile(r"(api[_-]?key|secret|password|authorization|^token$|_token$)", re.I)
 
 
 class PresetError(ValueError):
