@@ -26,7 +26,7 @@ from lara.routing.fit import (
 )
 from lara.routing.loader import load_policy, policy_from_dict
 from lara.routing.policy import Policy
-from lara.routing.types import RequestFeatures, normalize_category, normalize_model_id
+from lara.routing.types import RequestFeatures, normalize_category
 
 
 @dataclass(frozen=True)
@@ -189,3 +189,20 @@ def route_eval(
     return _finish(rows, rows[0]["accuracy"], rows[1]["accuracy"], rows[2]["accuracy"]), counts
 
 
+
+
+def paper_rows_from_policy(policy: Policy) -> list[dict[str, Any]]:
+    """Rebuild paper-table rows from the figures copied into a paper-fitted policy (so the LOMO
+    evaluation runs without the shared data folder)."""
+    models = policy.params["models"]
+    setting = {"long_context": "LC", "rag": "RAG"}
+    rows = []
+    for key, lengths in policy.params["table"]["model"].items():
+        info = models[key]
+        for length, cats in lengths.items():
+            for strat, label in setting.items():
+                row = {"model": info["name"], "group": "open" if info["group"] == "open" else "proprietary",
+                       "length": length, "setting": label}
+                row.update({c: cats[c][strat] for c in PAPER_CATEGORIES})
+                rows.append(row)
+    return rows

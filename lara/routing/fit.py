@@ -213,7 +213,7 @@ def fit_policy(
     known = {k: dict(v) for k, v in paper_models(
         [{"model": m, "group": "open" if v["parameters_b"] else "proprietary"} for m, v in PAPER_MODELS.items()]
     ).items()}
-    for k, v in known.items():
+    for k, v in list(known.items()):
         for a in v.get("aliases", []):
             known.setdefault(a, v)
     models: dict[str, dict[str, Any]] = {}
