@@ -326,6 +326,9 @@ class LocalBackend:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
+            quantizer = getattr(model, "hf_quantizer", None)
+            if quantizer is not None:  # weights are already dense; drop the GGUF marker that blocks saving
+                quantizer.remove_quantization_config(model)
             model.save_pretrained(str(tmp))
             tok.save_pretrained(str(tmp))
             (tmp / "lara-source.json").write_text(
