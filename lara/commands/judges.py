@@ -52,17 +52,27 @@ def _table(title: str, header: list[str], rows: list[list[str]]) -> None:
     console.print(t)
 
 
-def _make_judge(judge: str, base_url: Optional[str]) -> Any:
+def _judge_params(items: Optional[List[str]]) -> dict[str, Any]:
+    from lara.config import parse_kv
+
+    try:
+        return parse_kv(items)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--judge-param")
+
+
+def _make_judge(judge: str, base_url: Optional[str], params: dict[str, Any]) -> Any:
     from lara.backends.base import EndpointLimits
     from lara.scoring.judge import Judge
 
-    return Judge.from_model(judge, base_url=base_url, limits=EndpointLimits())
+    return Judge.from_model(judge, base_url=base_url, params=params, limits=EndpointLimits())
 
 
 def score_cmd(
     run_dir: Path = typer.Argument(..., help="Run folder (holds samples.jsonl) or a samples.jsonl file."),
     judge: Optional[str] = typer.Option(None, "--judge", help="Judge model, e.g. openai:gpt-4o or local. Required for judge scorers."),
     judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url", help="OpenAI-compatible endpoint of the judge."),
+    judge_param: Optional[List[str]] = typer.Option(None, "--judge-param", "-J", help="Judge backend parameter key=value (repeatable), e.g. max_retries=2."),
     scorer: str = typer.Option("lara_judge", "--scorer", help="lara_judge | graded_judge | lexical (any registered scorer)."),
     concurrency: int = typer.Option(8, "--concurrency", help="Samples judged at once (the endpoint limit also applies)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output file (default samples.scored-<scorer>-<judge>.jsonl beside the input)."),
@@ -80,7 +90,8 @@ def score_cmd(
     if not src.exists():
         raise typer.BadParameter(f"{src} does not exist", param_hint="RUN_DIR")
     try:
-        sc = make_scorer(scorer, judge=judge, judge_base_url=judge_base_url, limits=EndpointLimits())
+        sc = make_scorer(scorer, judge=judge, judge_base_url=judge_base_url,
+                         judge_params=_judge_params(judge_param), limits=EndpointLimits())
     except (KeyError, ValueError, TypeError) as exc:
         _fail(str(exc))
     n = sum(1 for line in open(src, encoding="utf-8") if line.strip())
@@ -100,7 +111,8 @@ def compare_cmd(
     run_a: Path = typer.Argument(..., help="Run A (e.g. the long-context run)."),
     run_b: Path = typer.Argument(..., help="Run B (e.g. the RAG run)."),
     judge: str = typer.Option(..., "--judge", help="Judge model, e.g. openai:gpt-4o."),
-    judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url"),
+    judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url", help="OpenAI-compatible endpoint of the judge."),
+    judge_param: Optional[List[str]] = typer.Option(None, "--judge-param", "-J", help="Judge backend parameter key=value (repeatable), e.g. max_retries=2."),
     fmt: str = typer.Option("pandalm", "--format", help="pandalm (1/2/Tie) | mtbench ([[A]]/[[B]]/[[C]])."),
     reference: bool = typer.Option(False, "--reference", help="mtbench only: reference-guided prompt with the ground truth."),
     by: str = typer.Option("category", "--by", help="Record field to group by."),
@@ -122,7 +134,7 @@ def compare_cmd(
         if not samples_path(p).exists():
             raise typer.BadParameter(f"{samples_path(p)} does not exist")
     try:
-        j = _make_judge(judge, judge_base_url)
+        j = _make_judge(judge, judge_base_url, _judge_params(judge_param))
     except (KeyError, ValueError, TypeError) as exc:
         _fail(str(exc))
     n = sum(1 for line in open(samples_path(run_a), encoding="utf-8") if line.strip())
@@ -145,7 +157,8 @@ def compare_cmd(
 def judge_eval_cmd(
     data: Path = typer.Option(..., "--data", help="PandaLM testset-v1.json (released verdict files beside it become reference rows)."),
     judge: Optional[List[str]] = typer.Option(None, "--judge", help="Judge model(s) to evaluate (repeatable)."),
-    judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url"),
+    judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url", help="OpenAI-compatible endpoint of the judge."),
+    judge_param: Optional[List[str]] = typer.Option(None, "--judge-param", "-J", help="Judge backend parameter key=value (repeatable), e.g. max_retries=2."),
     fmt: str = typer.Option("pandalm", "--format", help="pandalm | mtbench prompt for the judges given."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N items (all rows use the same items)."),
     unparsed: str = typer.Option("tie", "--unparsed", help="tie (PandaLM's rule) | miss | drop: how unparsed verdicts count."),
@@ -166,7 +179,7 @@ def judge_eval_cmd(
         _fail(str(exc))
     for model in judge or []:
         try:
-            j = _make_judge(model, judge_base_url)
+            j = _make_judge(model, judge_base_url, _judge_params(judge_param))
         except (KeyError, ValueError, TypeError) as exc:
             _fail(str(exc))
         with _progress(f"judging with {model}", len(items)) as tick:

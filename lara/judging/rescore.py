@@ -42,7 +42,8 @@ class RescoreResult:
 
 
 def make_scorer(name: str, *, judge: str | None = None, judge_base_url: str | None = None,
-                params: Mapping[str, Any] | None = None, limits: Any = None) -> Any:
+                judge_params: Mapping[str, Any] | None = None, params: Mapping[str, Any] | None = None,
+                limits: Any = None) -> Any:
     """Instantiate a registered scorer; judge scorers get the judge model (required for them)."""
     from lara.registry import scorers
 
@@ -51,7 +52,7 @@ def make_scorer(name: str, *, judge: str | None = None, judge_base_url: str | No
     if getattr(factory, "needs_judge", False):
         if not judge:
             raise ValueError(f"scorer {name!r} needs --judge MODEL (it never defaults to the evaluated model)")
-        kw.update(judge=judge, judge_base_url=judge_base_url, limits=limits)
+        kw.update(judge=judge, judge_base_url=judge_base_url, judge_params=dict(judge_params or {}), limits=limits)
     return factory(**kw)
 
 

@@ -1,0 +1,164 @@
+"""`lara score` and `lara compare` against the loopback OpenAI server (real HTTP, real client)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from lara.commands.judges import register
+from lara.results.record import build_record, utc_now
+from lara.testing.openai_server import Fault, LoopbackServer
+from lara.types import RunOutput, Sample
+
+ANSWERS = {"q1": "Paris", "q2": "Lyon", "q3": "hmm", "q4": "boom", "q5": None}
+
+
+def write_run(run_dir: Path, answers: dict, runner: str = "long_context") -> Path:
+    run_dir.mkdir(parents=True)
+    with open(run_dir / "samples.jsonl", "w", encoding="utf-8") as fh:
+        for i, (sid, ans) in enumerate(answers.items()):
+            cat = "hallu" if i % 2 else "location"
+            sample = Sample(sid, f"Question {sid}?", ("Paris",),
+                            metadata={"category": cat, "question": f"Question {sid}?"})
+            rec = build_record(
+                run_id=run_dir.name, spec_hash="abc", task="lara", task_version="1", sample=sample,
+                runner=runner, runner_params={}, model="replay:m", backend="replay", model_id="m",
+                generation={}, output=RunOutput(answer=ans), scores=[], primary=None, error=None,
+                started_at=utc_now(), latency_s=0.0)
+            fh.write(json.dumps(rec) + "\n")
+    return run_dir
+
+
+def binary_responder(messages, request):
+    user = messages[-1]["content"]
+    pred = user.split("[AI Assistant's Answer] ")[1].split("\n")[0]
+    return {"Paris": "True", "Lyon": "False", "hmm": "maybe"}.get(pred, "True")
+
+
+def boom_fault(index, body):
+    return Fault.server_error(500) if "[AI Assistant's Answer] boom" in body["messages"][-1]["content"] else None
+
+
+def cli():
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def _root() -> None:  # keep subcommands as subcommands
+        pass
+
+    return app
+
+
+def test_score_writes_new_file_and_resumes(tmp_path):
+    run = write_run(tmp_path / "run1", ANSWERS)
+    original = (run / "samples.jsonl").read_bytes()
+    runner = CliRunner()
+    with LoopbackServer(responder=binary_responder, faults=boom_fault) as srv:
+        args = ["score", str(run), "--judge", "openai:judge-m", "--judge-base-url", srv.base_url,
+                "-J", "max_retries=0"]
+        r = runner.invoke(cli(), args)
+        assert r.exit_code == 0, r.output
+        first_calls = srv.request_count
+        assert "judged 2, unparsed 1, error 2" in r.output
+        out = run / "samples.scored-lara_judge-openai-judge-m.jsonl"
+        recs = {x["sample_id"]: x for x in map(json.loads, out.read_text().splitlines())}
+        assert (run / "samples.jsonl").read_bytes() == original  # original untouched
+        assert not list(run.glob("*.partial")) and not list(run.glob("*.tmp"))
+        assert [recs[s]["score"] for s in ANSWERS] == [1.0, 0.0, None, None, None]
+        assert [recs[s]["score_status"] for s in ANSWERS] == ["ok", "ok", "unparsed", "error", "error"]
+        s1 = recs["q1"]["scores"]["lara_judge"]
+        assert s1["details"]["prompt_id"] == "lara-binary" and s1["details"]["judge_model"] == "openai:judge-m"
+        assert recs["q2"]["scores"]["lara_judge"]["details"]["prompt_id"] == "lara-hallu"
+        assert first_calls == 4  # q5 has no answer: no call
+
+        # second run: only the error sample is retried, everything else reused
+        r2 = runner.invoke(cli(), args)
+        assert r2.exit_code == 0, r2.output
+        assert srv.request_count - first_calls == 1
+        assert "reused 3" in r2.output
+
+    # third run after removing the failing answer from consideration: stop the server → only errors retried
+    # and a completed file with no error left makes 0 calls
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    for rec in lines:  # pretend the error samples were judged fine meanwhile
+        if rec["score_status"] == "error":
+            rec["scores"]["lara_judge"]["status"] = "ok"
+    out.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    with LoopbackServer(responder=binary_responder) as srv2:
+        r3 = runner.invoke(cli(), ["score", str(run), "--judge", "openai:judge-m", "--judge-base-url", srv2.base_url])
+        assert r3.exit_code == 0, r3.output
+        assert srv2.request_count == 0
+        assert "judge usage: 0 calls" in r3.output
+
+
+def test_score_resumes_from_partial_file(tmp_path):
+    run = write_run(tmp_path / "run1", {"q1": "Paris", "q2": "Lyon"})
+    out = run / "samples.scored-lara_judge-openai-judge-m.jsonl"
+    with LoopbackServer(responder=binary_responder) as srv:
+        r = CliRunner().invoke(cli(), ["score", str(run), "--judge", "openai:judge-m", "--judge-base-url", srv.base_url])
+        assert r.exit_code == 0, r.output
+    done = out.read_text().splitlines()
+    out.unlink()
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(done[0] + "\n" + done[1][: len(done[1]) // 2])  # killed mid-line
+    with LoopbackServer(responder=binary_responder) as srv:
+        r = CliRunner().invoke(cli(), ["score", str(run), "--judge", "openai:judge-m", "--judge-base-url", srv.base_url])
+        assert r.exit_code == 0, r.output
+        assert srv.request_count == 1
+    assert len(out.read_text().splitlines()) == 2 and not partial.exists()
+
+
+def test_score_needs_judge_and_existing_run(tmp_path):
+    run = write_run(tmp_path / "r", {"q1": "Paris"})
+    r = CliRunner().invoke(cli(), ["score", str(run)])
+    assert r.exit_code == 2 and "--judge" in r.output
+    r = CliRunner().invoke(cli(), ["score", str(tmp_path / "missing"), "--judge", "openai:x"])
+    assert r.exit_code == 2
+
+
+def pandalm_responder(messages, request):
+    text = messages[-1]["content"]
+    r1 = text.split("### Response 1:\n")[1].split("\n\n### Response 2:")[0]
+    r2 = text.split("### Response 2:\n")[1].split("\n\n### Evaluation:")[0]
+    if "garble" in (r1, r2):
+        return "I cannot decide"
+    if r1 == r2:
+        return "Tie\n\n### Reason: same"
+    if r1.startswith("LC") and r2.startswith("RAG"):
+        return "1\n\n### Reason: r1"
+    return "1\n\n### Reason: position bias" if r1.startswith("RAG-biased") else "2\n\n### Reason: r2"
+
+
+def test_compare_two_runs(tmp_path):
+    a = write_run(tmp_path / "lc", {"q1": "LC a", "q2": "LC b", "q3": "same", "q4": "LC d", "q5": "garble"})
+    b = write_run(tmp_path / "rag", {"q1": "RAG a", "q2": "RAG b", "q3": "same", "q4": "RAG-biased d", "q5": "RAG e"},
+                  runner="rag")
+    with LoopbackServer(responder=pandalm_responder) as srv:
+        out = tmp_path / "pairs.jsonl"
+        r = CliRunner().invoke(cli(), ["compare", str(a), str(b), "--judge", "openai:j", "--judge-base-url",
+                                       srv.base_url, "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        assert srv.request_count == 10  # 5 pairs × both orders
+    pairs = {p["sample_id"]: p for p in map(json.loads, out.read_text().splitlines())}
+    assert [pairs[s]["label"] for s in ("q1", "q2", "q3", "q4")] == [1, 1, 0, 0]
+    assert pairs["q4"]["conflict"] is True and pairs["q5"]["status"] == "unparsed"
+    assert "conflict" in r.output and "all" in r.output
+
+
+def test_compare_summary_numbers(tmp_path):
+    from lara.judging.compare import bootstrap_ci, summarise
+    from lara.judging.pairwise import OrderResult, combine
+
+    o = lambda lab: OrderResult("ok", lab, "", "p")  # noqa: E731
+    vs = [combine(o(1), o(1)), combine(o(1), o(1)), combine(o(2), o(2)), combine(o(1), o(2)),
+          combine(OrderResult("error", None, None, "p", "x"), o(1))]
+    row = summarise("loc", vs, n_boot=500)
+    assert (row.n, row.wins, row.ties, row.losses, row.errors, row.conflicts) == (4, 2, 1, 1, 1, 1)
+    assert row.win_rate == pytest.approx((2 + 0.5) / 4)
+    assert row.ci_low <= row.win_rate <= row.ci_high
+    assert bootstrap_ci([1.0] * 5) == (1.0, 1.0) and bootstrap_ci([]) is None
