@@ -82,7 +82,7 @@ class Encoder:
         from lara.retrievers.embedding_cache import fingerprint
 
         keys = [fingerprint(self.model_id, t) for t in texts]
-        found = self.store.get_many(keys) if self.store else {}
+        found = self.store.get_many(keys) if self.store is not None else {}
         missing: dict[str, str] = {}
         for k, t in zip(keys, texts):
             if k not in found and k not in missing:
@@ -92,7 +92,7 @@ class Encoder:
             vecs = self._encode(list(missing.values()))
             self.computed += len(missing)
             new = list(zip(missing.keys(), vecs))
-            if self.store:
+            if self.store is not None:
                 self.store.put_many(new)
             found.update(new)
         if not texts:
