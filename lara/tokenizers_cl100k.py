@@ -12,12 +12,15 @@ work offline too.
 
 from __future__ import annotations
 
+import base64
 import functools
 import gzip
 import hashlib
+import importlib.machinery
+import importlib.util
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
 CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
@@ -42,9 +45,7 @@ class Cl100k:
     name = "cl100k"
 
     def __init__(self) -> None:
-        from bpe_openai import _bindings
-
-        self._bpe = _bindings.tokenizer_for_encoding("cl100k_base")
+        self._bpe = _load_bindings().tokenizer_for_encoding("cl100k_base")
 
     def encode(self, text: str) -> list[int]:
         return list(self._bpe.encode(_sanitize(text)))
@@ -61,16 +62,56 @@ class Cl100k:
             return b"".join(table[i] for i in ids).decode("utf-8", errors="replace")
 
 
+SPECIAL_TOKENS = {
+    "<|endoftext|>": 100257,
+    "<|fim_prefix|>": 100258,
+    "<|fim_middle|>": 100259,
+    "<|fim_suffix|>": 100260,
+    "<|endofprompt|>": 100276,
+}
+
+
+def _package_dir() -> Path:
+    """bpe_openai's folder, found without running its ``__init__`` (which loads all three
+    encodings' rank files, ~2 s, only to list special tokens)."""
+    spec = importlib.util.find_spec("bpe_openai")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the PyPI package 'bpe-openai' is required for cl100k token counts")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _load_bindings() -> Any:
+    """The Rust extension alone (0.07 s) instead of ``import bpe_openai`` (2 s)."""
+    try:
+        so = next(_package_dir().glob("_bindings*.so"))
+        loader = importlib.machinery.ExtensionFileLoader("bpe_openai._bindings", str(so))
+        spec = importlib.util.spec_from_file_location("bpe_openai._bindings", str(so), loader=loader)
+        assert spec is not None
+        mod = importlib.util.module_from_spec(spec)
+        loader.exec_module(mod)
+        return mod
+    except (StopIteration, ImportError, AssertionError):  # unusual layout: the normal import
+        from bpe_openai import _bindings
+
+        return _bindings
+
+
+def _ranks_blob() -> bytes:
+    """The bundled cl100k_base.tiktoken file (sha256-checked against tiktoken's pin)."""
+    data = gzip.decompress((_package_dir() / "data" / "cl100k_base.tiktoken.gz").read_bytes())
+    if hashlib.sha256(data).hexdigest() != CL100K_SHA256:
+        raise RuntimeError("bundled cl100k_base data does not match tiktoken's pinned sha256")
+    return data
+
+
 @functools.lru_cache(maxsize=1)
 def _byte_table() -> list[bytes]:
-    from bpe_openai import registry
-
-    meta = registry.cl100k_base()
-    size = max(max(meta["mergeable_ranks"].values()), max(meta["special_tokens"].values())) + 1
-    table = [b""] * size
-    for tok, rank in meta["mergeable_ranks"].items():
-        table[rank] = tok
-    for tok, rank in meta["special_tokens"].items():
+    table = [b""] * (max(SPECIAL_TOKENS.values()) + 1)
+    for line in _ranks_blob().splitlines():
+        if line:
+            tok, rank = line.split()
+            table[int(rank)] = base64.b64decode(tok)
+    for tok, rank in SPECIAL_TOKENS.items():
         table[rank] = tok.encode("utf-8")
     return table
 
@@ -87,16 +128,11 @@ def seed_tiktoken_cache(cache_dir: str | Path | None = None) -> Path:
     Uses ``cache_dir``, else ``$TIKTOKEN_CACHE_DIR``; sets ``TIKTOKEN_CACHE_DIR`` to it so that a
     later ``tiktoken.get_encoding("cl100k_base")`` in this process loads without network.
     """
-    from importlib import resources
-
     target = Path(cache_dir or os.environ.get("TIKTOKEN_CACHE_DIR") or Path.home() / ".cache" / "tiktoken")
     target.mkdir(parents=True, exist_ok=True)
     path = target / hashlib.sha1(CL100K_URL.encode()).hexdigest()
     if not path.exists():
-        with resources.files("bpe_openai.data").joinpath("cl100k_base.tiktoken.gz").open("rb") as raw:
-            data = gzip.decompress(raw.read())
-        if hashlib.sha256(data).hexdigest() != CL100K_SHA256:
-            raise RuntimeError("bundled cl100k_base data does not match tiktoken's pinned sha256")
+        data = _ranks_blob()
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
         tmp.replace(path)
