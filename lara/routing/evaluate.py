@@ -103,14 +103,14 @@ def lomo_paper(rows: list[Mapping[str, Any]]) -> list[EvalRow]:
         run("always_lc", lambda cell: "LC", "constant"),
         run("always_rag", lambda cell: "RAG", "constant"),
         run("oracle", winner, "per-cell best"),
-        run("lomo majority (length, category)", majority, "reference rule: other models' majority winner"),
-        run("lomo fitted, id only", via(False), "refit; held-out model unknown -> pooled means by (length, category)"),
-        run("lomo fitted (default)", via(True), "refit; held-out model known by id, params, window, open/proprietary"),
+        run("lomo majority (length, category)", majority, "reference: others' majority"),
+        run("lomo fitted, id only", via(False), "held-out model as unknown"),
+        run("lomo fitted (default)", via(True), "held-out: params, window, open?"),
     ]
     rules = load_policy("rules")
     out.append(run("rules", lambda cell: setting.get(rules.decide(RequestFeatures(
         model=cell[0], context_tokens=int(buckets[cell[1]]), category=cell[2])).strategy, "RAG"),
-        "hand-written from the paper's average gaps (not held out)"))
+        "hand-written, not held out"))
     return _finish(out, out[0]["accuracy"], out[1]["accuracy"], out[2]["accuracy"])
 
 
@@ -176,10 +176,10 @@ def route_eval(
     models = sorted({q[0] for q in qs})
     if len(models) > 1:
         fitted = {m: policy_from_dict(fit_policy([r for r in all_recs if str(r.get("model")) != m])) for m in models}
-        rows.append(row("refit lomo", lambda q, d: decide_with(fitted[q[0]])(q, d), "fitted on the other models"))
+        rows.append(row("refit lomo", lambda q, d: decide_with(fitted[q[0]])(q, d), "refit on the other models"))
     else:
         pol = policy_from_dict(fit_policy(all_recs))
-        rows.append(row("refit in-sample", decide_with(pol), "fitted and evaluated on the same runs (optimistic)"))
+        rows.append(row("refit in-sample", decide_with(pol), "in-sample (optimistic)"))
     sr = [d["self_route"] for d in qs.values() if ok(d.get("self_route"))]
     if len(sr) == len(qs):
         rows.append(row("self_route (measured)", lambda q, d: "self_route", "self_route runner records"))

@@ -126,14 +126,24 @@ class FittedPolicy(Policy):
     given); otherwise the pooled table over all models.
     """
 
+    _ids: Mapping[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # id and alias -> model key, built once so decide() is a few dict lookups.
+        ids = {}
+        for key, info in self.params.get("models", {}).items():
+            ids[key] = key
+            for alias in info.get("aliases", ()):
+                ids.setdefault(alias, key)
+        object.__setattr__(self, "_ids", ids)
+
     def resolve_model(self, features: RequestFeatures) -> str | None:
-        models: Mapping[str, Any] = self.params.get("models", {})
         mid = normalize_model_id(features.model)
-        for key, info in models.items():
-            if mid == key or mid in info.get("aliases", ()):
-                return key
-        base = _SNAPSHOT.sub("", mid)
-        return base if base != mid and base in models else None
+        key = self._ids.get(mid)
+        if key is None:
+            base = _SNAPSHOT.sub("", mid)
+            key = self._ids.get(base) if base != mid else None
+        return key
 
     def window_of(self, features: RequestFeatures) -> int | None:
         if features.context_window is not None:
