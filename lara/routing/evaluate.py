@@ -156,9 +156,10 @@ def route_eval(
 
     def oracle(q, d):
         lc, rag = d["long_context"], d["rag"]
-        if float(rag["score"]) >= float(lc["score"]):  # ties -> the cheaper RAG
-            return "rag"
-        return "long_context"
+        a, b = float(lc["score"]), float(rag["score"])
+        if a == b:  # ties -> whichever read fewer input tokens
+            return "rag" if int(rag.get("input_tokens") or 0) <= int(lc.get("input_tokens") or 0) else "long_context"
+        return "rag" if b > a else "long_context"
 
     def decide_with(policy: Policy):
         def pick(q, d):
