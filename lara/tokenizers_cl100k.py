@@ -138,3 +138,24 @@ def seed_tiktoken_cache(cache_dir: str | Path | None = None) -> Path:
         tmp.replace(path)
     os.environ["TIKTOKEN_CACHE_DIR"] = str(target)
     return path
+
+
+def stable_split(text: str, end: int, min_pos: int = 4_000) -> int | None:
+    """A position ``s <= end`` where cl100k counts add up exactly:
+    ``count(text) == count(text[:s]) + count(text[s:])``, or None when there is none past ``min_pos``.
+
+    ``s`` is the last newline-then-letter position before ``end``. No alternative of cl100k's
+    pre-tokenizer regex matches a newline followed by a letter (letters may only be preceded by one
+    non-newline character; newline runs end a piece), and pieces are encoded independently, so the
+    split never changes the tokens. Used to cache the count of a long shared head (a document) and
+    count only the short per-question tail.
+    """
+    pos = end
+    while pos > min_pos:
+        nl = text.rfind("\n", 0, pos)
+        if nl < min_pos:
+            return None
+        if nl + 1 < end and text[nl + 1].isalpha():
+            return nl + 1
+        pos = nl
+    return None

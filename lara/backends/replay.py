@@ -34,6 +34,7 @@ from typing import Any, Sequence
 
 from lara.backends.base import BackendError, EndpointLimits
 from lara.registry import backends
+from lara.tokenizers_cl100k import stable_split
 from lara.types import GenerateConfig, Generation, Message, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -231,28 +232,16 @@ class ReplayBackend:
         """cl100k count with the long shared part cached.
 
         Prompts of one document differ only after the context, so the text is split at the last
-        newline-then-letter position before the question: cl100k's pre-tokenizer never joins a
-        newline with a following letter, so the two parts' counts add up exactly; the head's count
-        is cached by its hash and each 128k context is tokenized once per run, not per question.
+        newline-then-letter position before the question (:func:`stable_split`: the two parts'
+        counts add up exactly); the head's count is cached by its hash, so each 128k context is
+        tokenized once per run, not once per question.
         """
         q = text.rfind(QUESTION_MARK)
         end = q if q >= 0 else len(text)
-        s = self._split_point(text, end)
+        s = stable_split(text, end, SPLIT_MIN_CHARS)
         if s is None:
             return self._cached_count(text)
         return self._cached_count(text[:s]) + self._count(text[s:])
-
-    @staticmethod
-    def _split_point(text: str, end: int) -> int | None:
-        pos = end
-        while pos > SPLIT_MIN_CHARS:
-            nl = text.rfind("\n", 0, pos)
-            if nl < SPLIT_MIN_CHARS:
-                return None
-            if nl + 1 < end and text[nl + 1].isalpha():
-                return nl + 1
-            pos = nl
-        return None
 
     def _cached_count(self, text: str) -> int:
         key = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()

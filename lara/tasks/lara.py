@@ -245,9 +245,13 @@ def lc_truncation_report(
 ) -> dict[str, Any]:
     """Which questions the paper's LC truncation cuts (prompt > ``limit`` cl100k tokens).
 
-    Each document is counted once; prompts are counted exactly only for documents within 2,000
-    tokens of the limit or above it (template + question add far fewer tokens than that).
+    Each document is counted once; prompts are counted only for documents within 2,000 tokens of
+    the limit or above it (template + question add far fewer). Those prompts are counted exactly
+    as head (template + document up to a :func:`~lara.tokenizers_cl100k.stable_split` point,
+    counted once) + per-question tail, which is exact for cl100k.
     """
+    from lara.tokenizers_cl100k import stable_split
+
     if tokenizer is None:
         from lara.tokens import get_tokenizer
 
@@ -265,9 +269,18 @@ def lc_truncation_report(
             continue
         text = samples[0].documents[0].load_text()
         cut = []
+        head_tokens: dict[str, int] = {}
         for s in samples:
             prompt = task.user_prompt(s, ContextBlock(mode="long_context", text=text))
-            if tokenizer.count(prompt) > limit:
+            split = stable_split(prompt, prompt.rfind("\n\nQuestion: "))
+            if split is None or tokenizer.name != "cl100k":
+                n = tokenizer.count(prompt)
+            else:
+                head = prompt[:split]
+                if head not in head_tokens:
+                    head_tokens[head] = tokenizer.count(head)
+                n = head_tokens[head] + tokenizer.count(prompt[split:])
+            if n > limit:
                 cut.append(s.id)
         if cut:
             docs[doc_id] = {"document_tokens": doc_tokens, "questions": len(cut)}
