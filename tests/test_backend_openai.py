@@ -176,3 +176,13 @@ def test_usage_missing_falls_back_to_tokenizer():
         g = gen(backend, msgs)
     assert g.input_tokens == 4 and g.output_tokens == 3  # from the server's usage
     assert backend.count_tokens("one two three four") == 4  # words tokenizer when no usage
+
+
+def test_server_in_separate_process_reports_stats_over_http():
+    with LoopbackServer(separate_process=True, faults={1: Fault.server_error()}) as srv:
+        backend = make(srv)
+        gen(backend)
+        gen(backend)
+        stats = srv.stats()
+    assert stats["request_count"] == 3 and stats["faults_served"] == ["status"]
+    assert stats["max_in_flight"] == 1 and stats["in_flight"] == 0

@@ -5,7 +5,10 @@ usage accounting are exercised over real sockets rather than mocks. It runs uvic
 background thread on a free port; latency is ``asyncio.sleep`` so thousands of concurrent requests
 cost no threads. Faults (429 with Retry-After, 5xx, hangs, garbage bodies) are scripted per request
 index. Usage is deterministic: ``prompt_tokens`` is the whitespace word count of all message
-contents and ``completion_tokens`` that of the answer, so tests can assert exact sums.
+contents and ``completion_tokens`` that of the answer, so tests can assert exact sums. Routes:
+POST /v1/chat/completions, GET /v1/models, GET /health, GET /stats (the recorded counters).
+``separate_process=True`` forks the server into a child process so that a benchmark's client does
+not share a GIL with it.
 
     with LoopbackServer(responder=lambda msgs, req: "42", faults=[Fault.rate_limit(1)]) as srv:
         backend = build_backend("openai:m", {"base_url": srv.base_url})
@@ -96,8 +99,14 @@ class LoopbackServer:
         latency_s: float = 0.0,
         faults: FaultPlan = None,
         model: str = "loopback-model",
+        separate_process: bool = False,
     ) -> None:
         self.responder = responder or default_responder
+        # A forked child keeps the server off the client's GIL (benchmarks); recorded state is then
+        # read with stats() over HTTP instead of from attributes.
+        self.separate_process = separate_process
+        self._proc: Any = None
+        self._stop_event: Any = None
         self.latency_s = latency_s
         self.faults = faults
         self.model = model
@@ -122,11 +131,56 @@ class LoopbackServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     # -- lifecycle ------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Counters (request_count, max_in_flight, in_flight, faults_served), in either mode."""
+        if self._proc is None:
+            return self._stats()
+        import httpx
+
+        return httpx.get(f"http://127.0.0.1:{self.port}/stats", timeout=10).json()
+
+    def _stats(self) -> dict[str, Any]:
+        return {
+            "request_count": self.request_count,
+            "max_in_flight": self.max_in_flight,
+            "in_flight": self.in_flight,
+            "faults_served": list(self.faults_served),
+        }
+
     def start(self, timeout_s: float = 10.0) -> "LoopbackServer":
+        if self.separate_process:
+            return self._start_process(timeout_s)
+        return self._start_thread(timeout_s)
+
+    def _start_process(self, timeout_s: float) -> "LoopbackServer":
+        import multiprocessing
+
+        mp = multiprocessing.get_context("fork")  # the child inherits responder and fault plan
+        ports = mp.Queue()
+        self._stop_event = mp.Event()
+        self._proc = mp.Process(target=self._child, args=(ports, self._stop_event), daemon=True)
+        self._proc.start()
+        try:
+            self.port = ports.get(timeout=timeout_s)
+        except Exception as exc:  # queue.Empty
+            self._proc.kill()
+            raise RuntimeError("loopback server process failed to start") from exc
+        return self
+
+    def _child(self, ports: Any, stop: Any) -> None:
+        self.separate_process = False
+        self._proc = None
+        self._start_thread(10.0)
+        ports.put(self.port)
+        stop.wait()
+        self.stop()
+
+    def _start_thread(self, timeout_s: float) -> "LoopbackServer":
         import uvicorn
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
@@ -146,6 +200,13 @@ class LoopbackServer:
         return self
 
     def stop(self) -> None:
+        if self._proc is not None:
+            self._stop_event.set()
+            self._proc.join(timeout=10)
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._proc = None
+            return
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -256,11 +317,15 @@ class LoopbackServer:
         async def health(request: Request) -> Response:
             return JSONResponse({"status": "ok"})
 
+        async def stats(request: Request) -> Response:
+            return JSONResponse(self._stats())
+
         return Starlette(
             routes=[
                 Route("/v1/chat/completions", chat, methods=["POST"]),
                 Route("/v1/models", models, methods=["GET"]),
                 Route("/health", health, methods=["GET"]),
+                Route("/stats", stats, methods=["GET"]),
             ]
         )
 
