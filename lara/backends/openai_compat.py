@@ -266,7 +266,12 @@ class OpenAICompatBackend:
 
     # -- the call ----------------------------------------------------------------------------
     async def generate(self, messages: Sequence[Message], config: GenerateConfig) -> Generation:
-        """One chat completion with retries. ``latency_s`` is the successful attempt's duration."""
+        """One chat completion with retries.
+
+        The per-attempt timeout is the tighter of the backend's ``timeout_s`` and
+        ``config.timeout_s``; ``latency_s`` is the successful attempt's duration (queueing for a
+        connection slot and backoff waits excluded). Backoff sleeps do not hold a slot.
+        """
         client = self._get_client()
         from openai.types.chat import ChatCompletion
 
