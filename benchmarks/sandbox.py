@@ -1,7 +1,7 @@
 """Sandbox overhead: all 974 MBPP reference solutions through bubblewrap vs a plain subprocess.
 
-Both runs execute the same programs (solution + setup code + tests) with 2 workers in the same
-process, so the ratio is comparable across machines. Prints ``sandbox_total_s``, ``plain_total_s``,
+Both runs execute the same programs (solution + setup code + tests) with the same interpreter and
+2 workers in the same process, so the ratio is comparable across machines. Prints ``sandbox_total_s``, ``plain_total_s``,
 ``sandbox_passed`` and ``overhead_ratio`` (target <= 2). Data: $LARA_SHARED_DATA/mbpp or argv[1].
 """
 
@@ -27,14 +27,16 @@ def main() -> None:
     rows = load_rows(data_dir, "full")
     programs = [build_program(r["code"], r["setup"], r["tests"]) for r in rows]
 
+    box = BubblewrapSandbox()
     t0 = time.perf_counter()
-    boxed = run_many(BubblewrapSandbox(), programs, timeout_s=20, workers=2)
+    boxed = run_many(box, programs, timeout_s=20, workers=2)
     t_box = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    plain = run_many(SubprocessSandbox(unsafe=True), programs, timeout_s=20, workers=2)
+    plain = run_many(SubprocessSandbox(unsafe=True, python=box.python), programs, timeout_s=20, workers=2)
     t_plain = time.perf_counter() - t0
 
+    print(f"sandbox_python {box.python}")
     print(f"sandbox_programs {len(programs)}")
     print(f"sandbox_passed {sum(r.ok for r in boxed)}")
     print(f"plain_passed {sum(r.ok for r in plain)}")
