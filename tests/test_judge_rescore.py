@@ -162,3 +162,23 @@ def test_compare_summary_numbers(tmp_path):
     assert row.win_rate == pytest.approx((2 + 0.5) / 4)
     assert row.ci_low <= row.win_rate <= row.ci_high
     assert bootstrap_ci([1.0] * 5) == (1.0, 1.0) and bootstrap_ci([]) is None
+
+
+def test_judge_eval_prints_reference_and_judge_rows(tmp_path):
+    items = [{"idx": i, "instruction": "Pick", "input": "", "response1": r1, "response2": r2,
+              "annotator1": g, "annotator2": g, "annotator3": g}
+             for i, (r1, r2, g) in enumerate([("LC x", "RAG y", 1), ("RAG y", "LC x", 2), ("same", "same", 0),
+                                              ("LC z", "RAG-biased w", 1)])]
+    (tmp_path / "testset-v1.json").write_text(json.dumps(items))
+    (tmp_path / "pandalm-7b-testset-v1.json").write_text(
+        json.dumps([{"idx": i, "pandalm_result": p} for i, p in enumerate([1, 1, 0, 1])]))
+    with LoopbackServer(responder=pandalm_responder) as srv:
+        r = CliRunner().invoke(cli(), ["judge-eval", "--data", str(tmp_path / "testset-v1.json"),
+                                       "--judge", "openai:j", "--judge-base-url", srv.base_url])
+        assert r.exit_code == 0, r.output
+        assert srv.request_count == 8
+    lines = {ln.split("│")[1].strip(): [c.strip() for c in ln.split("│")[2:-1]]
+             for ln in r.output.splitlines() if ln.count("│") > 3}
+    assert lines["PandaLM-7B (released)"][1] == "0.7500"  # accuracy 3/4
+    # loopback judge: right on items 0-2, position-biased on item 3 → tie, conflict 1/4
+    assert lines["openai:j"][1] == "0.7500" and lines["openai:j"][4] == "0.2500"

@@ -98,3 +98,18 @@ def test_usage_and_cache_namespace(tmp_path):
     u = sc.usage()
     assert (u["calls"], u["cached"], u["input_tokens"], u["output_tokens"]) == (1, 1, 10, 2)
     assert sc.judge._by_prompt["lara-binary"].namespace == "judge:lara-binary"
+
+
+def test_engine_passes_shared_limits_and_unknown_params_fail():
+    import inspect
+
+    from lara.backends.base import EndpointLimits
+
+    for name in ("lara_judge", "graded_judge"):
+        params = inspect.signature(scorers.get(name)).parameters
+        assert "limits" in params and "judge_base_url" in params
+        with pytest.raises(TypeError):
+            scorers.get(name)(judge="openai:x", bogus=1)
+    limits = EndpointLimits()
+    sc = scorers.get("lara_judge")(judge="openai:x", judge_base_url="http://127.0.0.1:9/v1", limits=limits)
+    assert sc.judge.inner._limits is limits  # judge and evaluated model share per-endpoint limits

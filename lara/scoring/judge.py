@@ -198,8 +198,10 @@ class LaraJudgeScorer(_JudgeScorer):
 
     name = "lara_judge"
 
-    def __init__(self, judge: str | None = None, max_tokens: int = 16, **kw: Any) -> None:
-        super().__init__(judge, max_tokens=max_tokens, **kw)
+    def __init__(self, judge: str | None = None, judge_base_url: str | None = None,
+                 judge_params: Mapping[str, Any] | None = None, max_tokens: int = 16, limits: Any = None,
+                 use_cache: bool = True, judge_client: Judge | None = None) -> None:
+        super().__init__(judge, judge_base_url, judge_params, max_tokens, limits, use_cache, judge_client)
 
     def prompt_for(self, sample: Sample) -> JudgePrompt:
         meta = sample.metadata
@@ -221,9 +223,11 @@ class GradedJudgeScorer(_JudgeScorer):
 
     name = "graded_judge"
 
-    def __init__(self, judge: str | None = None, reference_guided: bool | str = "auto",
-                 max_tokens: int = 1024, **kw: Any) -> None:
-        super().__init__(judge, max_tokens=max_tokens, **kw)
+    def __init__(self, judge: str | None = None, judge_base_url: str | None = None,
+                 judge_params: Mapping[str, Any] | None = None, reference_guided: bool | str = "auto",
+                 max_tokens: int = 1024, limits: Any = None, use_cache: bool = True,
+                 judge_client: Judge | None = None) -> None:
+        super().__init__(judge, judge_base_url, judge_params, max_tokens, limits, use_cache, judge_client)
         if reference_guided not in (True, False, "auto"):
             raise ValueError("reference_guided must be true, false or 'auto'")
         self.reference_guided = reference_guided
