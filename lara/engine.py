@@ -125,6 +125,7 @@ async def run_async(
     )
 
     run_id = spec.run_id()
+    spec_hash = spec.spec_hash()
     run_dir = Path(output_root) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     samples_path = run_dir / store.SAMPLES
@@ -135,7 +136,7 @@ async def run_async(
     previous = store.read_run_json(run_dir)
     run_info = {
         "run_id": run_id,
-        "spec_hash": spec.spec_hash(),
+        "spec_hash": spec_hash,
         "spec": spec.to_json(),
         "task_version": getattr(task, "version", ""),
         "data_revision": getattr(task, "data_revision", None),
@@ -174,7 +175,9 @@ async def run_async(
             raise
         except Exception as exc:  # noqa: BLE001 - failures are data
             log.debug("sample %s failed", sample.id, exc_info=True)
-            error = ErrorInfo(type(exc).__name__, str(exc), int(getattr(exc, "retries", 0) or 0))
+            error = ErrorInfo(
+                type(exc).__name__, str(exc), int(getattr(exc, "retries", 0) or 0), getattr(exc, "kind", None)
+            )
         if output is not None and output.skipped:
             scores = [Score(scorer_name, None, "skipped", output.skipped, scorer_name)]
         elif output is not None and error is None:
@@ -186,7 +189,7 @@ async def run_async(
                 scores = [Score(scorer_name, None, "error", f"{type(exc).__name__}: {exc}", scorer_name)]
         record = build_record(
             run_id=run_id,
-            spec_hash=spec.spec_hash(),
+            spec_hash=spec_hash,
             task=spec.task_preset or spec.task,
             task_version=getattr(task, "version", ""),
             sample=sample,
@@ -236,6 +239,9 @@ async def run_async(
         if isinstance(model_backend, CachedBackend):
             summary["model_calls_this_invocation"] = model_backend.calls
             summary["cache_hits_this_invocation"] = model_backend.hits
+        usage = getattr(scorer, "usage", None)
+        if callable(usage):
+            summary["judge_usage_this_invocation"] = usage()  # kept apart from the model's usage
         store.write_json_atomic(run_dir / store.SUMMARY_JSON, summary)
         if cache:
             cache.close()

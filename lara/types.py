@@ -184,3 +184,4 @@ class ErrorInfo:
     type: str
     message: str
     retries: int = 0
+    kind: str | None = None

@@ -34,13 +34,22 @@ class EndpointLimits:
     def set(self, endpoint: str, limit: int) -> None:
         self._limits[endpoint] = limit
 
+    def is_set(self, endpoint: str) -> bool:
+        return endpoint in self._limits
+
     def limit(self, endpoint: str) -> int:
         return self._limits.get(endpoint, self.default)
 
     def semaphore(self, endpoint: str) -> asyncio.Semaphore:
-        sem = self._sems.get(endpoint)
+        """The endpoint's semaphore for the running loop (a semaphore is bound to one loop)."""
+        try:
+            loop_id = id(asyncio.get_running_loop())
+        except RuntimeError:
+            loop_id = 0
+        key = f"{loop_id}:{endpoint}"
+        sem = self._sems.get(key)
         if sem is None:
-            sem = self._sems[endpoint] = asyncio.Semaphore(self.limit(endpoint))
+            sem = self._sems[key] = asyncio.Semaphore(self.limit(endpoint))
         return sem
 
 

@@ -140,7 +140,7 @@ class OpenAICompatBackend:
         self._tokenizer: Any = None
         self._limits = limits
         # Limits are shared by every backend of a session: the first one to name an endpoint sets it.
-        if self.endpoint not in getattr(limits, "_limits", {}):
+        if not limits.is_set(self.endpoint):
             limits.set(self.endpoint, self.max_connections)
         self._api_key()  # fail early with a clear message when the key is missing
         self._client: Any = None

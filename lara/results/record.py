@@ -3,7 +3,7 @@
 Schema (version 1). Top-level keys, all present on every line (null when not applicable):
 
 - ``schema_version`` int, ``lara_version`` str, ``run_id`` str, ``spec_hash`` str
-- ``task`` str, ``task_version`` str, ``sample_id`` str
+- ``task`` str, ``task_version`` str, ``sample_id`` str, ``question`` str
 - ``category`` str|null, ``context_type`` str|null, ``length`` str|null (length bucket, e.g. "32k"),
   ``metadata`` object (every task-specific field)
 - ``runner`` str (registered name), ``runner_label`` str (preset name, e.g. rag-lara), ``runner_params`` object, ``retriever`` str|null
@@ -16,7 +16,7 @@ Schema (version 1). Top-level keys, all present on every line (null when not app
 - ``scores`` object name -> {value, status, explanation, scorer, details}
 - ``score`` float|null (the primary score's value), ``score_name`` str|null,
   ``score_status`` "ok"|"unparsed"|"error"|"skipped"|null
-- ``error`` {type, message, retries}|null
+- ``error`` {type, message, retries, kind}|null (kind e.g. rate_limit, upstream_failure)
 - ``cached`` bool (every model call was a cache hit), ``latency_s`` float
 - ``started_at`` / ``finished_at`` ISO-8601 UTC, ``extra`` object (runner-specific diagnostics)
 
@@ -71,6 +71,7 @@ def build_record(
         "task": task,
         "task_version": task_version,
         "sample_id": sample.id,
+        "question": sample.question,
         "category": meta.get("category"),
         "context_type": meta.get("context_type"),
         "length": meta.get("length"),
