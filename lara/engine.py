@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Protocol
 
-from lara import registry
+from lara import registry, scheduling, sharding
 from lara.backends.base import EndpointLimits, build_backend, parse_model
 from lara.cache import CachedBackend, ResponseCache
 from lara.config import RunSpec
@@ -59,14 +59,7 @@ def _call_with_supported(factory: Any, kwargs: dict[str, Any], optional: dict[st
 
 def prefix_order(samples: list[Sample]) -> list[Sample]:
     """Group samples that share a document, keeping first-appearance order (stable)."""
-    first: dict[tuple[str, ...], int] = {}
-    keyed = []
-    for i, s in enumerate(samples):
-        key = tuple(d.id for d in s.documents)
-        first.setdefault(key, i)
-        keyed.append((first[key], i, s))
-    keyed.sort(key=lambda t: (t[0], t[1]))
-    return [s for _, _, s in keyed]
+    return scheduling.grouped_order(samples)
 
 
 def load_samples(task: Any, limit: int | None) -> list[Sample]:
@@ -107,7 +100,20 @@ async def run_async(
     use_cache: bool = True,
     backend: Any = None,
     samples: Iterable[Sample] | None = None,
+    shard: tuple[int, int] | None = None,
+    order: scheduling.OrderPolicy | None = None,
+    prefix_cache_tokens: int | None = None,
+    executor: str = "local",
 ) -> RunResult:
+    """Run one spec. ``shard=(i, N)`` runs only the samples of shard i (own folder, see
+    lara.sharding); ``order`` defaults to warm-first prefix scheduling for LC runners
+    (lara.scheduling) with documents in flight bounded by ``prefix_cache_tokens``; a list
+    ``base_url`` spreads requests over replicas (lara.backends.multi); ``executor="ray"`` runs the
+    per-sample work on Ray actors (lara.executors.ray_executor) and writes here."""
+    if executor not in ("local", "ray"):
+        raise ValueError(f"unknown executor {executor!r}; valid: local, ray")
+    shard = sharding.parse_shard(shard)
+    order = order or scheduling.default_policy(spec.runner, prefix_cache_tokens)
     task = registry.tasks.get(spec.task)(**spec.task_params)
     runner = registry.runners.get(spec.runner)(**spec.runner_params)
     limits = limits or EndpointLimits(default=max_connections)
@@ -116,7 +122,12 @@ async def run_async(
         factory = registry.backends.get(parse_model(spec.model)[0])
         if "max_connections" in inspect.signature(factory).parameters:
             params.setdefault("max_connections", max_connections)
-        backend = build_backend(spec.model, params, limits)
+        if isinstance(params.get("base_url"), (list, tuple)):
+            from lara.backends.multi import build_multi
+
+            backend = build_multi(spec.model, params, limits)
+        else:
+            backend = build_backend(spec.model, params, limits)
     cache = ResponseCache() if use_cache else None
     model_backend = CachedBackend(backend, cache) if cache else backend
     scorer_name = spec.scorer or task.default_scorer
@@ -126,12 +137,13 @@ async def run_async(
 
     run_id = spec.run_id()
     spec_hash = spec.spec_hash()
-    run_dir = Path(output_root) / run_id
+    run_dir = Path(output_root) / sharding.shard_dir_name(run_id, shard)
     run_dir.mkdir(parents=True, exist_ok=True)
     samples_path = run_dir / store.SAMPLES
     done = store.repair_and_scan(samples_path)
     all_samples = list(samples) if samples is not None else load_samples(task, spec.limit)
-    todo = [s for s in prefix_order(all_samples) if s.id not in done]
+    all_samples = sharding.select_shard(all_samples, shard)
+    todo = [s for s in all_samples if s.id not in done]
 
     previous = store.read_run_json(run_dir)
     run_info = {
@@ -142,7 +154,10 @@ async def run_async(
         "data_revision": getattr(task, "data_revision", None),
         "model_info": to_dict(backend.info),
         "scorer": scorer_name,
-        "order": "prefix_grouped",
+        "order": order.name,
+        "order_params": order.to_json(),
+        "shard": list(shard) if shard else None,
+        "executor": executor,
         "created_at": previous.get("created_at", utc_now()),
         "updated_at": utc_now(),
         "environment": environment(),
@@ -163,6 +178,7 @@ async def run_async(
     gen_dict = to_dict(spec.generation)
 
     async def one(sample: Sample) -> None:
+        scheduling.AFFINITY.set(scheduling.document_key(sample))  # this task's context only
         started, t0 = utc_now(), time.perf_counter()
         output: RunOutput | None = None
         error: ErrorInfo | None = None
@@ -213,16 +229,30 @@ async def run_async(
 
     window = asyncio.Semaphore(max(4, 2 * max_connections))
     pending: set[asyncio.Task[None]] = set()
+    dispatcher = scheduling.PrefixDispatcher(todo, order)
+    wake = asyncio.Event()
 
     async def guarded(sample: Sample) -> None:
         try:
             await one(sample)
         finally:
+            dispatcher.done(sample)
+            wake.set()
             window.release()
 
     try:
-        for sample in todo:
+        if executor == "ray" and todo:
+            from lara.executors.ray_executor import run_on_ray
+
+            await run_on_ray(spec, todo, writer.write, order=order, max_connections=max_connections,
+                             log_prompts=log_prompts, use_cache=use_cache, progress=progress)
+            dispatcher = scheduling.PrefixDispatcher([], order)
+        while True:
             await window.acquire()
+            sample = await scheduling.adispatch(dispatcher, wake)
+            if sample is None:
+                window.release()
+                break
             t = asyncio.create_task(guarded(sample))
             pending.add(t)
             t.add_done_callback(pending.discard)

@@ -1,0 +1,209 @@
+"""Prefix-cache-aware dispatch: samples that share a document run together, one warms the cache first.
+
+A server with prefix caching (vLLM, llama.cpp) prefills a long document once and reuses its KV
+blocks for every later prompt that starts with it, but only if (1) the later prompts arrive after
+the first one has been prefilled (concurrent cold requests each prefill the whole document) and
+(2) the document's blocks are still resident. So :class:`PrefixDispatcher` sends one request per
+document first (the *warm* request), releases that document's other requests once it has finished,
+and bounds the documents in flight by ``prefix_cache_tokens`` (a 128k document's KV cache is many
+GB, so a server holds only a few). It is a plain synchronous state machine, so the engine, the Ray
+executor and ``benchmarks/prefix.py`` drive the very same object; :func:`adispatch` is the asyncio
+wrapper the engine uses.
+
+The affinity key of the sample being processed travels in the :data:`AFFINITY` context variable
+(set by the engine per sample task), so a multi-endpoint backend can send every request about one
+document to the same replica without changing the Backend protocol or the cache key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hashlib
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+from lara.types import Sample
+
+ORDER_POLICIES = ("prefix_warm", "prefix_grouped", "dataset")
+CHARS_PER_TOKEN = 4.0  # estimate of a document's token count from its size (English prose, cl100k)
+
+AFFINITY: contextvars.ContextVar[str | None] = contextvars.ContextVar("lara_affinity", default=None)
+
+
+def document_key(sample: Sample) -> str:
+    """What samples sharing a prompt prefix have in common: their document ids (or their own id)."""
+    return "|".join(d.id for d in sample.documents) or f"sample:{sample.id}"
+
+
+def stable_hash(key: str) -> int:
+    """A process-independent 64-bit hash (Python's ``hash`` is salted per process)."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big")
+
+
+def estimate_doc_tokens(sample: Sample) -> int:
+    """Token estimate of the sample's documents from their text length or file size (no reading)."""
+    chars = 0
+    for d in sample.documents:
+        if d.text is not None:
+            chars += len(d.text)
+        elif d.path:
+            try:
+                chars += os.path.getsize(d.path)
+            except OSError:
+                pass
+    return int(chars / CHARS_PER_TOKEN)
+
+
+def grouped_order(samples: Iterable[Sample]) -> list[Sample]:
+    """Group samples that share a document, keeping first-appearance order (stable)."""
+    groups: OrderedDict[str, list[Sample]] = OrderedDict()
+    for s in samples:
+        groups.setdefault(document_key(s), []).append(s)
+    return [s for g in groups.values() for s in g]
+
+
+@dataclass(frozen=True)
+class OrderPolicy:
+    """How a run orders its requests; recorded in run.json."""
+
+    name: str = "prefix_warm"
+    prefix_cache_tokens: int | None = None  # bound on the summed size of documents in flight
+
+    def __post_init__(self) -> None:
+        if self.name not in ORDER_POLICIES:
+            raise ValueError(f"unknown order policy {self.name!r}; valid: {', '.join(ORDER_POLICIES)}")
+        if self.prefix_cache_tokens is not None and self.prefix_cache_tokens <= 0:
+            raise ValueError("prefix_cache_tokens must be positive")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"policy": self.name, "prefix_cache_tokens": self.prefix_cache_tokens}
+
+
+def default_policy(runner: str, prefix_cache_tokens: int | None = None) -> OrderPolicy:
+    """Warm-first for runners whose prompts start with the whole document (LC), grouped otherwise."""
+    lc = runner in ("long_context", "lc", "self_route", "self-route")
+    return OrderPolicy("prefix_warm" if lc else "prefix_grouped", prefix_cache_tokens)
+
+
+class _Group:
+    __slots__ = ("key", "samples", "tokens", "next", "running", "finished", "warmed")
+
+    def __init__(self, key: str, samples: list[Sample], tokens: int) -> None:
+        self.key, self.samples, self.tokens = key, samples, tokens
+        self.next = 0  # index of the next sample to dispatch
+        self.running = 0
+        self.finished = 0
+        self.warmed = False  # the first request has completed: the prefix is cached
+
+
+class PrefixDispatcher:
+    """Decides which sample to send next; call :meth:`next_ready` when a slot is free, :meth:`done`
+    when a sample finishes. ``next_ready`` returns None when nothing may start now (wait for a
+    ``done``); :attr:`exhausted` is True once every sample has been handed out.
+
+    Policies: ``prefix_warm`` (one request per document, the rest after it finished; documents in
+    flight bounded by ``prefix_cache_tokens``), ``prefix_grouped`` (document groups back to back, no
+    waiting), ``dataset`` (the given order).
+    """
+
+    def __init__(
+        self,
+        samples: Iterable[Sample],
+        policy: OrderPolicy = OrderPolicy(),
+        doc_tokens: Callable[[Sample], int] = estimate_doc_tokens,
+    ) -> None:
+        self.policy = policy
+        items = list(samples)
+        if policy.name == "dataset":
+            self._flat: Iterator[Sample] | None = iter(items)
+            self._left = len(items)
+            self._groups: list[_Group] = []
+        else:
+            self._flat = None
+            by_key: OrderedDict[str, list[Sample]] = OrderedDict()
+            for s in items:
+                by_key.setdefault(document_key(s), []).append(s)
+            self._groups = [_Group(k, g, doc_tokens(g[0])) for k, g in by_key.items()]
+            self._left = len(items)
+        self._open: list[_Group] = []  # groups with a dispatched warm request and unfinished samples
+        self._pending = 0  # index of the next group not yet opened
+        self._by_id: dict[str, _Group] = {s.id: g for g in self._groups for s in g.samples}
+        self.in_flight = 0
+        self.max_docs_open = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self._left == 0
+
+    def _open_tokens(self) -> int:
+        return sum(g.tokens for g in self._open)
+
+    def _may_open(self, group: _Group) -> bool:
+        cap = self.policy.prefix_cache_tokens
+        if cap is None or not self._open:
+            return True  # always admit one document, however large
+        return self._open_tokens() + group.tokens <= cap
+
+    def _take(self, group: _Group) -> Sample:
+        s = group.samples[group.next]
+        group.next += 1
+        group.running += 1
+        self._left -= 1
+        self.in_flight += 1
+        return s
+
+    def next_ready(self) -> Sample | None:
+        if self._left == 0:
+            return None
+        if self._flat is not None:
+            self._left -= 1
+            self.in_flight += 1
+            return next(self._flat)
+        warm = self.policy.name == "prefix_warm"
+        # 1) the rest of an open, warmed document (oldest first: finishing it frees cache room)
+        for g in self._open:
+            if g.next < len(g.samples) and (g.warmed or not warm):
+                return self._take(g)
+        # 2) open the next document with its warm request, if the cache bound allows
+        if self._pending < len(self._groups):
+            g = self._groups[self._pending]
+            if not warm or self._may_open(g):
+                self._pending += 1
+                self._open.append(g)
+                self.max_docs_open = max(self.max_docs_open, len(self._open))
+                return self._take(g)
+        return None
+
+    def done(self, sample: Sample) -> None:
+        self.in_flight -= 1
+        g = self._by_id.get(sample.id)
+        if g is None:
+            return
+        g.running -= 1
+        g.finished += 1
+        g.warmed = True
+        if g.finished == len(g.samples):
+            self._open.remove(g)
+
+    def order(self) -> list[Sample]:
+        """The static dispatch order when every request completes before the next is chosen."""
+        out = []
+        while not self.exhausted:
+            s = self.next_ready()
+            assert s is not None  # with nothing in flight something is always ready
+            out.append(s)
+            self.done(s)
+        return out
+
+
+async def adispatch(dispatcher: PrefixDispatcher, wake: asyncio.Event) -> Sample | None:
+    """The next sample to start, waiting for completions (which set ``wake``) when none is ready."""
+    while True:
+        s = dispatcher.next_ready()
+        if s is not None or dispatcher.exhausted:
+            return s
+        wake.clear()
+        await wake.wait()
