@@ -10,8 +10,7 @@ A unit longer than the chunk size is split by tokens.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, Sequence
 
 from lara.types import Chunk, Document
 
@@ -20,8 +19,9 @@ from lara.types import Chunk, Document
 _BOUNDARY = re.compile(r"""[.!?。！？]+["'”’)\]]*(?=\s)|\n""")
 
 
-@dataclass(frozen=True)
-class Unit:
+class Unit(NamedTuple):
+    """A sentence or line: [start, end) characters and its token count (a tuple: cheap to make)."""
+
     start: int
     end: int
     tokens: int
@@ -61,28 +61,40 @@ def _split_long(text: str, start: int, end: int, ids: list[int], size: int, toke
     return out
 
 
-def sentence_units(text: str, size: int, tokenizer: Any) -> list[Unit]:
-    """Units with their token counts; no unit exceeds ``size`` tokens."""
-    units: list[Unit] = []
-    for a, b in sentence_spans(text):
-        piece = text[a:b]
-        ids = tokenizer.encode(piece)
-        if len(ids) <= size:
-            units.append(Unit(a, b, len(ids)))
+def sentence_units(text: str, size: int, tokenizer: Any) -> list[tuple[int, int, int]]:
+    """Units with their token counts; no unit exceeds ``size`` tokens (one pass, one count each)."""
+    units: list[tuple[int, int, int]] = []
+    append = units.append  # plain tuples in the hot loop (Unit is a NamedTuple of the same shape)
+    count = tokenizer.count  # counting is cheaper than encoding; encode only to split
+    pos = 0
+    ends = [m.end() for m in _BOUNDARY.finditer(text)]
+    if not ends or ends[-1] < len(text):
+        ends.append(len(text))
+    for end in ends:
+        if end <= pos:
+            continue
+        piece = text[pos:end]
+        if piece.isspace():  # whitespace joins the next unit
+            continue
+        n = count(piece)
+        if n <= size:
+            append((pos, end, n))
         else:
-            units.extend(_split_long(text, a, b, list(ids), size, tokenizer))
+            units.extend(_split_long(text, pos, end, list(tokenizer.encode(piece)), size, tokenizer))
+        pos = end
     return units
 
 
-def pack_units(units: list[Unit], size: int, overlap: int) -> list[tuple[int, int]]:
+def pack_units(units: Sequence[tuple[int, int, int]], size: int, overlap: int) -> list[tuple[int, int]]:
     """Greedy packing into ``[first, last)`` unit ranges; consecutive ranges share whole units
     worth at most ``overlap`` tokens, and every range adds at least one new unit."""
+    toks = [u[2] for u in units]
     ranges: list[tuple[int, int]] = []
     i, n = 0, len(units)
     while i < n:
         total, j = 0, i
-        while j < n and total + units[j].tokens <= size:
-            total += units[j].tokens
+        while j < n and total + toks[j] <= size:
+            total += toks[j]
             j += 1
         if j == i:  # cannot happen after _split_long, kept as a guard against zero progress
             j = i + 1
@@ -91,10 +103,10 @@ def pack_units(units: list[Unit], size: int, overlap: int) -> list[tuple[int, in
             break
         # Step back over whole units while they fit in the overlap budget.
         s, carried = j, 0
-        while s - 1 > i and carried + units[s - 1].tokens <= overlap:
+        while s - 1 > i and carried + toks[s - 1] <= overlap:
             s -= 1
-            carried += units[s].tokens
-        if carried + units[j].tokens > size:
+            carried += toks[s]
+        if carried + toks[j] > size:
             s = j
         i = s
     return ranges
@@ -120,7 +132,7 @@ class SentenceChunker:
         units = sentence_units(text, self.size, self.tokenizer)
         chunks: list[Chunk] = []
         for a, b in pack_units(units, self.size, self.overlap):
-            start, end = units[a].start, units[b - 1].end
+            start, end = units[a][0], units[b - 1][1]
             # Trim surrounding whitespace so chunks render cleanly; offsets stay exact.
             while start < end and text[start].isspace():
                 start += 1
