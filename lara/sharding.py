@@ -99,7 +99,8 @@ def merge_runs(run_dirs: Sequence[Path | str], out_dir: Path | str) -> dict[str,
         raise MergeError("no records to merge")
 
     base = next((info for _, info in infos if info), {})
-    shards = sorted({tuple(info["shard"]) for _, info in infos if info.get("shard")})
+    shards = sorted({tuple(info["shard"]) for _, info in infos if info.get("shard")}
+                    | {tuple(x) for _, info in infos for x in info.get("merged_shards") or []})
     merged_from = sorted({str(p) for _, info in infos for p in info.get("merged_from", [])}
                          | {str(d.resolve()) for d, info in infos if d.resolve() != out.resolve()})
     expected = _expected(infos, len(records))
@@ -123,13 +124,16 @@ def _expected(infos: list[tuple[Path, dict[str, Any]]], n_records: int) -> int:
     from lara.results import store
 
     per_shard: dict[Any, int] = {}
+    previous = 0  # a previous merge's expected count (its shards may not all be inputs again)
     for d, info in infos:
         try:
             summary = json.loads((d / store.SUMMARY_JSON).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        key = tuple(info["shard"]) if info.get("shard") else ("merged" if info.get("merged_from") else str(d))
-        if key == "merged" or info.get("merged_from"):
-            continue  # a previous merge counts its shards, which are inputs too or already counted
-        per_shard[key] = max(per_shard.get(key, 0), int(summary.get("n_expected") or 0))
-    return max(n_records, sum(per_shard.values()))
+        expected = int(summary.get("n_expected") or 0)
+        if info.get("merged_from"):
+            previous = max(previous, expected)
+            continue
+        key = tuple(info["shard"]) if info.get("shard") else str(d)
+        per_shard[key] = max(per_shard.get(key, 0), expected)
+    return max(n_records, sum(per_shard.values()), previous)
