@@ -150,7 +150,7 @@ def _print_leaderboard(paths: list[Path], style: str, fmt: str, keys: tuple[str,
     if style == "lara":
         from lara.results import lara_table
 
-        typer.echo(lara_table.render_markdown(lara_table.lara_rows(records)))
+        typer.echo(lara_table.render_markdown(lara_table.aggregate(records)))
         return
     keys = keys or DEFAULT_KEYS
     rows = aggregate(records, keys)

@@ -51,7 +51,10 @@ def test_scoring_rules():
     comp = by_cat["comparison"]
     right, wrong = comp.references[0], comp.metadata["distractor"]
     assert _score(comp, f"The {right} tower.").value == 1.0
-    assert _score(comp, f"The {right} tower or the {wrong} tower").value == 0.0
+    assert _score(comp, f"The {right} tower is taller than the {wrong} tower.").value == 1.0
+    assert _score(comp, f"The {wrong} tower is shorter than the {right} tower.").value == 0.0
+    assert _score(comp, f"The {right} tower is not taller than the {wrong} tower.").value == 0.0
+    assert _score(comp, f"The {wrong} tower.").value == 0.0
     hallu = by_cat["hallucination"]
     assert _score(hallu, "The document does not mention that vault.").value == 1.0
     assert _score(hallu, "The code is 4821.").value == 0.0

@@ -1,7 +1,8 @@
 """Deterministic scorers for tasks with exact references (the synthetic task, short-answer QA).
 
 ``synthetic_exact``: the normalised reference must appear as a whole phrase in the normalised
-answer; for comparison the distractor must not also appear (naming both is not an answer); for
+answer; for comparison, when both candidates are named the right one must come first with no
+negation ("X is taller than Y"); for
 hallucination questions the answer must be a refusal and must not invent a code or number.
 """
 
@@ -58,5 +59,11 @@ class SyntheticExactScorer:
         hit = any(contains_phrase(answer, ref) for ref in sample.references)
         distractor = sample.metadata.get("distractor")
         if hit and distractor and contains_phrase(answer, distractor):
-            return Score(self.name, 0.0, "ok", "names both candidates", self.name)
+            # "X is taller than Y" names both: the claimed winner is the one named first, and a
+            # negation ("X is not taller") flips nothing we can trust, so it counts as wrong.
+            norm = f" {normalize(answer)} "
+            first_ref = min(norm.find(f" {normalize(r)} ") for r in sample.references if contains_phrase(answer, r))
+            ok = first_ref < norm.find(f" {normalize(distractor)} ") and " not " not in norm
+            why = "names the right candidate first" if ok else "names the distractor first or negates"
+            return Score(self.name, float(ok), "ok", why, self.name)
         return Score(self.name, float(hit), "ok", "reference found" if hit else "reference not found", self.name)
