@@ -72,6 +72,13 @@ class Estimate:
     max_tokens: int
     mean_tokens: float
     fits: tuple[int, ...]  # budgets whose every sample fits by the estimate
+    available: tuple[int, int] = (0, 0)  # most documents / demonstrations any sample can get
+
+    @property
+    def saturated(self) -> bool:
+        """k or m beyond what any sample can get: a duplicate of a smaller configuration."""
+        c = self.config
+        return (c.k > self.available[0] and c.k > 0) or (c.m > self.available[1] and c.m > 0)
 
 
 async def estimate_async(task: Any, samples: Sequence[Any], configs: Sequence[Config],
@@ -84,6 +91,7 @@ async def estimate_async(task: Any, samples: Sequence[Any], configs: Sequence[Co
 
     services: dict[str, Any] = {}
     per: dict[Config, list[int]] = {c: [] for c in configs}
+    avail: dict[str, tuple[int, int]] = {}
     for rname in sorted({c.runner for c in configs}):
         mine = [c for c in configs if c.runner == rname]
         max_k, max_m = max(c.k for c in mine), max(c.m for c in mine)
@@ -94,13 +102,16 @@ async def estimate_async(task: Any, samples: Sequence[Any], configs: Sequence[Co
         out_tok = int(getattr(runner, "output_tokens_estimate", 32))
         for s in samples:
             pieces = await runner.estimate_pieces(ctx, s, max_k, max_m)
+            a = avail.get(rname, (0, 0))
+            avail[rname] = (max(a[0], pieces.available()[0]), max(a[1], pieces.available()[1]))
             for c in mine:
                 per[c].append(B.estimate(rname, pieces, c.k, c.m, c.n, output_tokens=out_tok))
     result = []
     for c in configs:
         vals = per[c] or [0]
         top = max(vals)
-        result.append(Estimate(c, top, sum(vals) / len(vals), tuple(b for b in sorted(budgets) if top <= b)))
+        result.append(Estimate(c, top, sum(vals) / len(vals), tuple(b for b in sorted(budgets) if top <= b),
+                               avail.get(c.runner, (0, 0))))
     return result
 
 

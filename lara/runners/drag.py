@@ -167,8 +167,11 @@ class DragBase:
                     break
                 if d.question.strip() == sample.question.strip():
                     continue
-                hits = [h.chunk for h in await self.search(ctx, sample, d.question, k + 1) if h.chunk.text != d.text]
-                out.append(Demo(d.id, d.question, d.answer, tuple(hits[:k])))
+                key = ("drag-demo-docs", tuple(x.id for x in sample.documents), d.id, k)
+                if key not in ctx.services:  # the same demonstrations serve every test sample
+                    hits = await self.search(ctx, sample, d.question, k + 1)
+                    ctx.services[key] = tuple([h.chunk for h in hits if h.chunk.text != d.text][:k])
+                out.append(Demo(d.id, d.question, d.answer, ctx.services[key]))
         elif kind == "file":
             for did, q, a, docs in self._pool(ctx, kind)[:m]:
                 if docs:
@@ -184,9 +187,10 @@ class DragBase:
                     break
                 if s.metadata.get("context_type") != ctype or tuple(d.id for d in s.documents) == mine:
                     continue
-                q = self.query(ctx, s)
-                chunks = tuple(h.chunk for h in await self.search(ctx, s, q, k))
-                out.append(Demo(s.id, s.question, s.references[0], chunks))
+                key = ("drag-demo-docs", s.id, k)
+                if key not in ctx.services:
+                    ctx.services[key] = tuple(h.chunk for h in await self.search(ctx, s, self.query(ctx, s), k))
+                out.append(Demo(s.id, s.question, s.references[0], ctx.services[key]))
         return out
 
     # -- prompt -----------------------------------------------------------------------------
