@@ -75,7 +75,7 @@ def score_predictions(pred_root: Path) -> tuple[list[dict], int]:
                         value, status = 0, "ok"
                     else:
                         value, status, _ = lexical_verdict(
-                            row["question"], str(pred), str(row["ground_truth"]), m["task"]
+                            row["question"], str(pred), str(row["ground_truth"]), m["task"], m["ctype"]
                         )
                     records.append(
                         {

@@ -5,30 +5,33 @@ NOT an LLM judge: every Score it returns says so (``scorer="lexical-fallback"``,
 leaderboards work without a judge endpoint; its agreement with the paper's GPT-4o-judged table is
 measured by ``benchmarks/judge_fidelity.py``.
 
-Rules (read from the LaRA questions and answers, not fitted to the paper's table):
+Rules (designed by reading LaRA questions/answers; not weights fitted to the paper's table):
 
-1. Normalisation: lower case, unicode quotes/dashes folded, number words (one..twenty) to digits,
-   thousands separators removed, a light suffix stemmer, English stop words dropped.
-2. Only *informative* reference words count: content words of the reference that are not already
-   in the question (a reference that restates the question's subject is not evidence). This also
-   neutralises LaRA's name replacement in books, where questions and references use the original
-   character names and the texts (hence the answers) use replaced ones.
-3. Numbers: a number of the reference (not in the question) matches when the answer has the same
-   value, directly or after applying its scale word (thousand / million / billion) or percent,
-   within 0.5% relative (rounding "$5.441 million" vs "$5,441 thousand").
-4. Refusal: an answer that says the information is not in the text / cannot be determined.
-   - hallucination task: the reference says the information is not mentioned, so the answer is
-     correct iff it refuses (a refusal followed by invented specifics still counts as a refusal,
-     as LaRA's judge prompt asks whether the model states that the text does not mention it);
-   - other tasks: a refusal that does not also carry the reference's content is incorrect.
-5. Verdict for answerable tasks: the answer is correct when every reference number is matched
-   (at most one miss allowed when the reference has 3+ numbers) and the recall of informative
-   reference words reaches a per-task level: short factual spans (location) need half of them,
-   explanations (reasoning) and comparisons a third, because a correct long answer paraphrases. For
-   comparison the reference is split at its contrast marker (while / whereas / compared to / ...)
-   and each side must reach the level: a comparison that only covers one side is wrong.
-6. ``output.answer`` None → status ``error`` (a failed generation is an upstream failure, not a
-   wrong answer); an empty string → value 0 (the model answered nothing).
+1. Normalisation: NFKC, quotes/dashes folded, lower case, number words (two..twenty) to digits,
+   English and task stop words dropped, a light suffix stemmer, then words compared on their first
+   6 letters (conflation by truncation: "conventional" ~ "convention").
+2. Informative words: reference content words that are not already in the question (restating the
+   question's subject is no evidence; this also removes the original character names that LaRA's
+   book questions share with their references while the texts use replaced names).
+3. Numbers: a reference number not in the question is matched when the answer states the same value
+   directly or through its scale word (thousand / million / billion), within half a unit of the
+   answer's last written digit or 0.5% ("$2.7 million" matches 2,735,307), or states a relation
+   between two reference numbers (their difference or percentage change: "decreased by $427,143").
+   All must match (one miss allowed from three numbers up); otherwise the answer is wrong.
+4. Refusals ("not mentioned", "does not specify", "cannot be determined", ...):
+   - hallucination task (reference: the text does not mention it): correct iff the answer refuses
+     and does not then guess anyway ("however, it is likely...", "I can provide a possible answer");
+   - other tasks: a refusal is wrong unless the answer still agrees with the reference at >= 0.75.
+5. Agreement for answerable tasks = max(coverage, support). Coverage: share of the reference's
+   informative words found in the answer, using the reference's first sentence for reasoning (the
+   answer; the rest is elaboration), and for comparison the minimum over the sides of the
+   reference split at its contrast marker (while / whereas / compared to / ; ...) because a
+   comparison covering one side is wrong. Support: share of the answer's informative words found in
+   the reference or question (a concise correct answer says little but nothing outside it). Correct
+   when agreement >= 1/2 for location (short factual spans), >= 1/3 for reasoning and comparison
+   (long paraphrased explanations).
+6. ``output.answer`` None → status "error" (a failed generation is an upstream failure, not a wrong
+   answer); an empty string → value 0 (the model answered nothing).
 """
 
 from __future__ import annotations
@@ -69,17 +72,27 @@ SCALES = {"thousand": 1e3, "thousands": 1e3, "k": 1e3, "million": 1e6, "millions
           "mn": 1e6, "billion": 1e9, "billions": 1e9, "bn": 1e9, "b": 1e9, "trillion": 1e12}
 
 REFUSAL_RE = re.compile(
-    r"(not|never|n't|no)\s+(be\s+)?(explicitly\s+|specifically\s+|directly\s+|clearly\s+)?"
+    r"\b(not|never|no longer)\s+(be\s+)?(\w+ly\s+)?"
     r"(mention|specif|provid|state|includ|contain|discuss|describ|address|detail|indicat|give|"
-    r"disclos|found|present|available|cover|reveal|list|defin|clear|possible)"
-    r"|no (specific |explicit |direct |such |further |detailed |relevant |additional )*"
-    r"(information|mention|details?|data|indication|evidence|record|reference|explicit)"
-    r"|(cannot|can't|can not|unable to|impossible to|not able to) (be )?"
-    r"(determin|answer|find|found|identif|confirm|provide|say|tell|infer|know|locat|verif)"
-    r"|(does|do|did|is|are|was|were) not (appear|seem|exist)"
-    r"|(insufficient|not enough) (information|context|data)"
-    r"|there is no (mention|information|indication|evidence|record|data)"
-    r"|(is|are) (unknown|unclear|unspecified|not known)",
+    r"disclos|found|find|present|available|cover|reveal|list|defin|clear|possible|name|say|said|"
+    r"offer|refer|elaborat|explain|outlin|identif|note|document|report|tell|told|show|explor|"
+    r"evaluat|examin|analy|investigat|focus|touch|talk|delv|appear|exist|known|determin|answer|"
+    r"infer|deduc|confirm|verif|establish|possible)"
+    r"|\bno (\w+ )?(information|mention|details?|data|indication|evidence|record|reference|"
+    r"explicit|discussion|description|specific|clear|direct)"
+    r"|\b(cannot|unable to|impossible to|not able to|not possible to)\b"
+    r"|\b(insufficient|not enough|lack of|lacks?) (\w+ )?(information|context|data|details?|evidence)"
+    r"|\b(is|are|was|were|remains?) (unknown|unclear|unspecified|unmentioned|undisclosed|unstated)"
+    r"|\b(none|nothing) (is |are )?(mentioned|specified|given|stated|provided|described)",
+    re.I,
+)
+
+# After a refusal, these mark a model that goes on to guess the answer anyway (hallucinating).
+SPECULATION_RE = re.compile(
+    r"\b(i|we) (can|could|will|would) (provide|offer|infer|speculate|suggest|give|try|make)"
+    r"|\b(possible|potential|plausible|hypothetical|general) (answer|explanation|response|insight)"
+    r"|\bcan be (inferred|assumed|deduced|speculated)|\bit (is|seems) (likely|possible|plausible|reasonable)"
+    r"|\b(likely|probably|presumably)\b|\bspeculat|\bmight (be|have)|\bmay (be|have)|\bcould (be|have)",
     re.I,
 )
 
@@ -96,6 +109,7 @@ NUM_RE = re.compile(
 )
 
 TASK_ALIASES = {"comp": "comparison", "hallu": "hallucination", "loc": "location"}
+REFUSAL_OVERRIDE = 0.75  # a declining answer counts only if it nonetheless states the reference
 RECALL_LEVEL = {"location": 0.5, "reasoning": 1 / 3, "comparison": 1 / 3}
 
 
@@ -125,6 +139,9 @@ def stem(word: str) -> str:
     return word
 
 
+PREFIX = 6  # words are compared on their first 6 letters after stemming (conflation by truncation)
+
+
 def content_words(text: str) -> list[str]:
     words = re.findall(r"[a-z0-9]+(?:'[a-z]+)?", fold(text))
     out = []
@@ -132,46 +149,74 @@ def content_words(text: str) -> list[str]:
         w = w.split("'")[0]
         if w in STOP or len(w) < 2 or w.isdigit():
             continue
-        out.append(stem(NUMBER_WORDS.get(w, w)))
+        w = stem(NUMBER_WORDS.get(w, w))
+        out.append(w[:PREFIX])
     return out
 
 
 @dataclass(frozen=True)
 class Quantity:
+    """A number as written: ``raw`` digits, ``scale`` word factor, ``tol`` = half a unit of its last
+    written digit (so "$2.7 million" stands for anything that rounds to it)."""
+
     raw: float
-    scaled: float
+    scale: float
+    tol: float
     percent: bool
 
-    def candidates(self) -> tuple[float, ...]:
-        return (self.raw, self.scaled)
+    def values(self) -> tuple[tuple[float, float], ...]:
+        return ((self.raw, self.tol), (self.raw * self.scale, self.tol * self.scale))
 
 
 def quantities(text: str) -> list[Quantity]:
     t = fold(text)
-    t = re.sub(r"\b(" + "|".join(k for k in NUMBER_WORDS if k not in ("zero",)) + r")\b",
+    t = re.sub(r"\b(" + "|".join(k for k in NUMBER_WORDS if k != "zero") + r")\b",
                lambda m: NUMBER_WORDS[m.group(1)], t)
     out = []
     for m in NUM_RE.finditer(t):
-        raw = float(m.group(1).replace(",", ""))
+        digits = m.group(1).replace(",", "")
+        decimals = len(digits.split(".")[1]) if "." in digits else 0
         unit = (m.group(2) or "").lower()
         pct = unit in ("%", "percent", "per cent")
-        scale = SCALES.get(unit, 1.0)
-        out.append(Quantity(raw, raw * scale, pct))
+        out.append(Quantity(float(digits), SCALES.get(unit, 1.0), 0.5 * 10.0**-decimals, pct))
     return out
 
 
-def _same(a: float, b: float) -> bool:
-    if a == b:
-        return True
-    return abs(a - b) <= 0.005 * max(abs(a), abs(b))
+def _close(ref: float, ans: float, ans_tol: float) -> bool:
+    return abs(ref - ans) <= max(ans_tol, 0.005 * abs(ref))
 
 
 def number_match(ref_q: Quantity, answer_qs: list[Quantity]) -> bool:
-    return any(_same(x, y) for q in answer_qs for x in ref_q.candidates() for y in q.candidates())
+    return any(
+        _close(r, a, tol) for q in answer_qs for r, _ in ref_q.values() for a, tol in q.values()
+    )
+
+
+def derived_matches(ref_qs: list[Quantity], answer_qs: list[Quantity]) -> set[int]:
+    """Indices of reference numbers the answer states as a relation: the difference of two of them
+    or the percentage change from one to the other ("decreased by $427,143", "up 16.7%")."""
+    hit: set[int] = set()
+    for i, a in enumerate(ref_qs):
+        for j, b in enumerate(ref_qs):
+            if j <= i or a.percent != b.percent:
+                continue
+            for (x, _), (y, _) in zip(a.values(), b.values()):
+                rel = [abs(x - y)]
+                if x:
+                    rel.append(abs(y - x) / abs(x) * 100)
+                if y:
+                    rel.append(abs(x - y) / abs(y) * 100)
+                if any(_close(v, abs(av), tol) for v in rel if v for q in answer_qs for av, tol in q.values()):
+                    hit.update((i, j))
+    return hit
 
 
 def is_refusal(answer: str) -> bool:
-    return REFUSAL_RE.search(fold(answer)) is not None
+    t = fold(answer).replace("*", "")
+    t = re.sub(r"\bcan't\b", "can not", t)
+    t = re.sub(r"\bwon't\b", "will not", t)
+    t = re.sub(r"n't\b", " not", t)
+    return REFUSAL_RE.search(t) is not None
 
 
 def recall(ref_words: list[str], answer_words: set[str]) -> float:
@@ -189,8 +234,6 @@ def informative(reference: str, question: str) -> list[str]:
     return seen
 
 
-import os
-PREC = os.environ.get("PREC") == "1"
 
 
 def first_sentence(text: str) -> str:
@@ -198,10 +241,26 @@ def first_sentence(text: str) -> str:
     return parts[0]
 
 
+def proper_names(text: str) -> set[str]:
+    """Stemmed capitalised words that do not start a sentence (character / place names)."""
+    names = set()
+    for m in re.finditer(r"(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]+)\b", text.strip()):
+        names.update(content_words(m.group(1)))
+    return names
+
+
 def lexical_verdict(
-    question: str, answer: str | None, reference: str, category: str | None
+    question: str,
+    answer: str | None,
+    reference: str,
+    category: str | None,
+    context_type: str | None = None,
 ) -> tuple[int | None, str, str]:
-    """(value 0/1 or None, status, explanation) for one LaRA item; see the module docstring."""
+    """(value 0/1 or None, status, explanation) for one LaRA item; see the module docstring.
+
+    ``context_type`` (book / financial / paper) is accepted for callers that have it; the rules do
+    not depend on it at present.
+    """
     if answer is None:
         return None, "error", "no answer (failed generation)"
     task = normalise_task(category)
@@ -210,38 +269,40 @@ def lexical_verdict(
         return 0, "ok", "empty answer"
     refused = is_refusal(answer)
     if task == "hallucination":
+        if refused and SPECULATION_RE.search(fold(answer)):
+            return 0, "ok", "answer says the text is silent but then guesses an answer"
         return (1, "ok", "answer states the information is absent") if refused else (
             0, "ok", "answer asserts content for an unanswerable question")
 
     level = RECALL_LEVEL.get(task, 0.5)
     ans_words = set(content_words(answer))
+    core = first_sentence(reference) if task == "reasoning" else reference
     qnums = quantities(question)
-    ref_nums = [q for q in quantities(reference) if not number_match(q, qnums)]
+    ref_nums = [q for q in quantities(core) if not number_match(q, qnums)]
     ans_nums = quantities(answer)
-    missed = sum(1 for q in ref_nums if not number_match(q, ans_nums))
+    derived = derived_matches(ref_nums, ans_nums)
+    missed = sum(1 for i, q in enumerate(ref_nums) if i not in derived and not number_match(q, ans_nums))
     allowed = 1 if len(ref_nums) >= 3 else 0
     if missed > allowed:
         return 0, "ok", f"{missed}/{len(ref_nums)} reference numbers missing"
 
     if task == "comparison":
-        parts = [p for p in CONTRAST_RE.split(reference) if p and not CONTRAST_RE.fullmatch(p.strip())]
-        parts = [informative(p, question) for p in parts]
-        parts = [p for p in parts if len(p) >= 2] or [informative(reference, question)]
-    elif task == "reasoning":
-        parts = [informative(first_sentence(reference), question)]
+        sides = [p for p in CONTRAST_RE.split(reference) if p and not CONTRAST_RE.fullmatch(p.strip())]
+        parts = [p for p in (informative(side, question) for side in sides) if len(p) >= 2]
+        parts = parts or [informative(reference, question)]
     else:
-        parts = [informative(reference, question)]
-    recalls = [recall(p, ans_words) for p in parts]
-    worst = min(recalls)
-    ref_words = set(content_words(reference)) | set(content_words(question))
+        parts = [informative(core, question)]
+    coverage = min(recall(p, ans_words) for p in parts)
+    # Support: share of the answer's own informative words that the reference (or question) has;
+    # a concise correct answer covers little of a long reference but says nothing outside it.
     ans_inf = informative(answer, question)
-    prec = recall(ans_inf, ref_words) if ans_inf else 0.0
-    worst = max(worst, prec if PREC else 0)
-    if refused and worst < 0.75:
-        return 0, "ok", f"answer declines (recall {worst:.2f})"
-    if worst >= level:
-        return 1, "ok", f"reference recall {worst:.2f} >= {level:.2f}"
-    return 0, "ok", f"reference recall {worst:.2f} < {level:.2f}"
+    support = recall(ans_inf, set(content_words(reference)) | set(content_words(question))) if ans_inf else 0.0
+    agreement = max(coverage, support)
+    if refused and agreement < REFUSAL_OVERRIDE:
+        return 0, "ok", f"answer declines (coverage {coverage:.2f}, support {support:.2f})"
+    verdict = 1 if agreement >= level else 0
+    sign = ">=" if verdict else "<"
+    return verdict, "ok", f"coverage {coverage:.2f}, support {support:.2f}: max {sign} {level:.2f}"
 
 
 @scorers.register("lexical")
@@ -257,7 +318,9 @@ class LexicalScorer:
     async def score(self, sample: Sample, output: RunOutput) -> Score:
         category = sample.metadata.get("category") or sample.metadata.get("task")
         reference = sample.references[0] if sample.references else ""
-        value, status, why = lexical_verdict(sample.question, output.answer, reference, category)
+        value, status, why = lexical_verdict(
+            sample.question, output.answer, reference, category, sample.metadata.get("context_type")
+        )
         return Score(
             name=self.name,
             value=None if value is None else float(value),
