@@ -1,0 +1,270 @@
+"""Report page, plots and diff on small result records written here in the real record schema."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from lara.report.build import build_report
+from lara.report.diff import correctness, diff_records, load_run
+from lara.report.plots import write_plots
+from lara.results.record import build_record
+from lara.types import ErrorInfo, RetrievedRef, RunOutput, Sample, Score, Step
+
+XSS = '</script><script>window.__xss = 1; alert("x")</script><img src=x onerror="window.__xss=2">'
+CATS = ("location", "reasoning", "comparison", "hallucination")
+CTYPES = ("book", "paper")
+
+
+def _outcome(runner: str, i: int) -> tuple[float | None, str]:
+    """Deterministic but runner-dependent correctness, plus a few unparsed judge verdicts."""
+    if runner == "rag" and i % 11 == 5:
+        return None, "unparsed"
+    salt = 3 if runner == "lc" else 5
+    return (1.0 if (i * salt) % 7 < 4 else 0.0), "ok"
+
+
+def write_fixture(root: Path, n_per_cell: int = 4) -> dict[str, Path]:
+    """Two runs (lc, rag) of a LaRA-like task: 4 categories × 2 context types × n samples, with one
+    error, one skipped sample and one answer that tries to inject a script."""
+    runs = {}
+    for runner, registered in (("lc", "long_context"), ("rag", "rag")):
+        run_id = f"lara-mini__{runner}__toy__abc123"
+        d = root / run_id
+        d.mkdir(parents=True)
+        lines = []
+        i = 0
+        for cat in CATS:
+            for ctype in CTYPES:
+                for k in range(n_per_cell):
+                    meta = {"category": cat, "context_type": ctype, "length": "32k"}
+                    if cat != "comparison":
+                        meta["context_order"] = k % 3
+                    sample = Sample(f"32k_{ctype}_{cat}_{k}", f"Question {cat} {ctype} {k}?", (f"ref {k}",), (), meta)
+                    value, status = _outcome(runner, i)
+                    steps = []
+                    if runner == "rag":
+                        steps.append(Step("retrieve", query=sample.question,
+                                          retrieved=(RetrievedRef(f"doc-{ctype}#c{k}", 0.9, 0), RetrievedRef(f"doc-{ctype}#c{k + 7}", 0.5, 1))))
+                    in_tok = 30000 + 1000 * k if runner == "lc" else 2500 + 10 * k
+                    steps.append(Step("generate", input_tokens=in_tok, output_tokens=20, output="a"))
+                    answer = XSS if (runner == "rag" and i == 2) else f"answer {runner} {i}"
+                    output = RunOutput(answer, tuple(steps), effective_context_tokens=in_tok)
+                    error = None
+                    if runner == "lc" and i == 7:
+                        output, error, value, status = None, ErrorInfo("BackendError", "HTTP 500 <b>boom</b>", 3, "upstream_failure"), None, "error"
+                    if runner == "lc" and i == 9:
+                        output = RunOutput(None, (), skipped="too long")
+                        value, status = None, "skipped"
+                    score = Score("judge", value, status, explanation=f"verdict for {i}", scorer="toy-judge")
+                    rec = build_record(
+                        run_id=run_id, spec_hash="abc123", task="lara-mini", task_version="1", sample=sample,
+                        runner=registered, runner_label=runner, runner_params={"k": 5} if runner == "rag" else {},
+                        model="openai:toy", backend="openai", model_id="toy", generation={}, output=output,
+                        scores=[score], primary="judge", error=error, started_at="2025-01-01T00:00:00Z", latency_s=0.1,
+                    )
+                    lines.append(json.dumps(rec, ensure_ascii=False))
+                    i += 1
+        (d / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        runs[runner] = d
+    return runs
+
+
+def read_lines(run_dir: Path) -> list[dict]:
+    return [json.loads(x) for x in (run_dir / "samples.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+VOID = {"meta", "img", "input", "br", "hr", "link"}
+
+
+class PageParser(HTMLParser):
+    """Checks that every non-void tag is closed in order; collects tables (by id) and JSON blocks."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.tables: dict[str, list[list[str]]] = {}
+        self.rows_attrs: dict[str, list[dict]] = defaultdict(list)
+        self.json_blocks: list[str] = []
+        self.scripts = 0
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+        self._json = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "script":
+            self.scripts += 1
+            self._json = a.get("type") == "application/json"
+        if tag in VOID:
+            return
+        self.stack.append(tag)
+        if tag == "table":
+            self._table = a.get("id") or f"t{len(self.tables)}"
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append([])
+            self.rows_attrs[self._table].append(a)
+        elif tag in ("td", "th") and self._table:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> with open {self.stack[-3:]}")
+            return
+        self.stack.pop()
+        if tag in ("td", "th") and self._cell is not None and self._table:
+            self.tables[self._table][-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+        elif tag == "script":
+            self._json = False
+
+    def handle_data(self, data):
+        if self._json:
+            self.json_blocks.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+@pytest.fixture()
+def report(tmp_path: Path):
+    runs = write_fixture(tmp_path / "results")
+    res = build_report([tmp_path / "results"], tmp_path / "site")
+    page = res.index.read_text(encoding="utf-8")
+    parser = PageParser()
+    parser.feed(page)
+    parser.close()
+    return runs, res, page, parser
+
+
+def test_html_is_balanced_and_embeds_parseable_json(report) -> None:
+    runs, res, page, p = report
+    assert p.errors == [] and p.stack == []
+    assert p.scripts == 2 and len(p.json_blocks) == 1
+    data = json.loads("".join(p.json_blocks))
+    n = sum(len(read_lines(d)) for d in runs.values())
+    assert len(data["samples"]) == n == res.n_records
+    assert page.startswith("<!DOCTYPE html>")
+
+
+def test_page_shows_means_recomputed_from_jsonl(report) -> None:
+    runs, _res, _page, p = report
+    header = p.tables["overall-table"][0]
+    col = header.index("score %")
+    rows = {tuple(r[:3]): r for r in p.tables["overall-table"][1:]}
+    for runner, d in runs.items():
+        recs = read_lines(d)
+        ok = [r["score"] for r in recs if r["score_status"] == "ok" and not r["error"] and not r["skipped"]]
+        want = f"{100 * sum(ok) / len(ok):.1f}"
+        assert rows[("openai:toy", runner, "lara-mini")][col] == want
+        assert rows[("openai:toy", runner, "lara-mini")][header.index("n")] == str(len(recs))
+
+
+def test_lara_gap_and_status_counts_match_records(report) -> None:
+    runs, _res, _page, p = report
+    lc, rag = read_lines(runs["lc"]), read_lines(runs["rag"])
+
+    def acc(recs, cat):  # LaRA aggregation: unweighted mean over context types, ×100
+        per = []
+        for ct in CTYPES:
+            vals = [r["score"] for r in recs if r["category"] == cat and r["context_type"] == ct and r["score_status"] == "ok" and not r["error"] and not r["skipped"]]
+            per.append(sum(vals) / len(vals))
+        return 100 * sum(per) / len(per)
+
+    lara = next(t for t in p.tables.values() if t and t[0][:3] == ["model", "length", "mode"])
+    gap = next(r for r in lara[1:] if r[2] == "LC-RAG")
+    for j, cat in enumerate(CATS):
+        assert gap[3 + j] == f"{acc(lc, cat) - acc(rag, cat):+.2f}"
+    status = next(t for t in p.tables.values() if t and "unparsed" in t[0] and "scorer" in t[0])
+    h = status[0]
+    by_runner = {r[1]: r for r in status[1:]}
+    assert by_runner["lc"][h.index("error")] == "1" and by_runner["lc"][h.index("skipped")] == "1"
+    assert by_runner["rag"][h.index("unparsed")] == str(sum(r["score_status"] == "unparsed" for r in rag))
+    cost = next(t for t in p.tables.values() if t and "input tokens / correct" in t[0])
+    row = next(r for r in cost[1:] if r[1] == "rag")
+    correct = sum(r["score"] for r in rag if r["score_status"] == "ok")
+    assert row[cost[0].index("input tokens / correct")] == f"{sum(r['input_tokens'] for r in rag) / correct:,.0f}"
+
+
+def test_untrusted_text_never_becomes_markup(report) -> None:
+    _runs, _res, page, p = report
+    assert "<script>window.__xss" not in page and "<img src=x" not in page and "<b>boom" not in page
+    data = json.loads("".join(p.json_blocks))
+    assert any(s["a"] == XSS for s in data["samples"])  # round-trips exactly through the JSON block
+    assert any("<b>boom</b>" in (s["err"] or "") for s in data["samples"])
+    assert "&lt;/script&gt;&lt;script&gt;window.__xss" in page  # the diff section shows it escaped
+    assert 'src="http' not in page and 'href="http' not in page and "//cdn" not in page
+
+
+def test_drill_down_payload_has_retrieval_and_explanations(report) -> None:
+    runs, _res, _page, p = report
+    data = json.loads("".join(p.json_blocks))["samples"]
+    rag = [s for s in data if s["runner"] == "rag"]
+    assert rag[0]["ret"][0]["ids"] == ["doc-book#c0", "doc-book#c7"]
+    assert rag[0]["expl"] == "verdict for 0" and rag[0]["refs"] == ["ref 0"]
+
+
+def test_diff_matches_manual_comparison_and_is_in_page(report) -> None:
+    runs, res, page, p = report
+    a, b = load_run(runs["lc"]), load_run(runs["rag"])
+    d = diff_records(a, b)
+    lb = {r["sample_id"]: correctness(r) for r in b}
+    expected = {r["sample_id"] for r in a if correctness(r) != lb[r["sample_id"]]}
+    assert {x.sample_id for x in d.rows} == expected and expected
+    cats = [x.category for x in d.rows]
+    assert cats == sorted(cats)
+    assert res.diffs == 1
+    diff_table = next(t for t in p.tables.values() if t and t[0][:5] == ["category", "length", "sample", "A", "B"])
+    assert [r[2] for r in diff_table[1:]] == [x.sample_id for x in d.rows]
+    drills = [a.get("data-drill") for a in next(v for k, v in p.rows_attrs.items() if p.tables[k] is diff_table)[1:]]
+    samples = json.loads("".join(p.json_blocks))["samples"]
+    i, j = map(int, drills[0].split(","))
+    assert samples[i]["id"] == samples[j]["id"] == d.rows[0].sample_id and samples[i]["runner"] != samples[j]["runner"]
+
+
+def test_plots_are_pngs(tmp_path: Path) -> None:
+    runs = write_fixture(tmp_path / "r")
+    recs = read_lines(runs["lc"]) + read_lines(runs["rag"])
+    written = write_plots(recs, tmp_path / "plots", formats=("png", "svg"))
+    assert set(written) == {"lc_vs_rag", "accuracy_vs_context", "lost_in_the_middle"}
+    for paths in written.values():
+        png, svg = paths
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+        assert "<svg" in svg.read_text(encoding="utf-8")
+    # comparison questions carry no answer position: nothing to draw for them alone
+    comp = [r for r in recs if r["category"] == "comparison"]
+    assert "lost_in_the_middle" not in write_plots(comp, tmp_path / "p2")
+
+
+def test_cli_report_plot_diff(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from lara.cli import _register_commands, app
+
+    if not any(c.name == "report" for c in app.registered_commands):
+        _register_commands()
+    runs = write_fixture(tmp_path / "res")
+    cli = CliRunner()
+    out = cli.invoke(app, ["report", str(tmp_path / "res"), "--out", str(tmp_path / "site"), "--no-plots"])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "site" / "index.html").exists()
+    out = cli.invoke(app, ["plot", str(runs["lc"]), "--out", str(tmp_path / "pl"), "--only", "lc_vs_rag"])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "pl" / "lc_vs_rag.png").exists()  # LC alone still draws its bars
+    out = cli.invoke(app, ["diff", str(runs["lc"]), str(runs["rag"]), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.output)
+    assert len(got["disagreements"]) == len(diff_records(load_run(runs["lc"]), load_run(runs["rag"])).rows)
+    out = cli.invoke(app, ["diff", str(tmp_path / "res"), str(runs["rag"])])
+    assert out.exit_code == 2 and "one run folder" in out.output
+    out = cli.invoke(app, ["report", str(tmp_path / "nope")])
+    assert out.exit_code == 2
