@@ -62,6 +62,19 @@ def prefix_order(samples: list[Sample]) -> list[Sample]:
     return scheduling.grouped_order(samples)
 
 
+def build_run_backend(spec: RunSpec, limits: EndpointLimits, max_connections: int) -> Any:
+    """The spec's model backend; a list ``base_url`` becomes replicas (lara.backends.multi)."""
+    params = dict(spec.model_params)
+    factory = registry.backends.get(parse_model(spec.model)[0])
+    if "max_connections" in inspect.signature(factory).parameters:
+        params.setdefault("max_connections", max_connections)
+    if isinstance(params.get("base_url"), (list, tuple)):
+        from lara.backends.multi import build_multi
+
+        return build_multi(spec.model, params, limits)
+    return build_backend(spec.model, params, limits)
+
+
 def load_samples(task: Any, limit: int | None) -> list[Sample]:
     out: list[Sample] = []
     seen: set[str] = set()
@@ -118,16 +131,7 @@ async def run_async(
     runner = registry.runners.get(spec.runner)(**spec.runner_params)
     limits = limits or EndpointLimits(default=max_connections)
     if backend is None:
-        params = dict(spec.model_params)
-        factory = registry.backends.get(parse_model(spec.model)[0])
-        if "max_connections" in inspect.signature(factory).parameters:
-            params.setdefault("max_connections", max_connections)
-        if isinstance(params.get("base_url"), (list, tuple)):
-            from lara.backends.multi import build_multi
-
-            backend = build_multi(spec.model, params, limits)
-        else:
-            backend = build_backend(spec.model, params, limits)
+        backend = build_run_backend(spec, limits, max_connections)
     cache = ResponseCache() if use_cache else None
     model_backend = CachedBackend(backend, cache) if cache else backend
     scorer_name = spec.scorer or task.default_scorer
