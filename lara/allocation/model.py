@@ -193,10 +193,14 @@ def fit(obs: Sequence[Observation], *, normalized: bool = False, sigma0: Sequenc
     w[keep] = np.linalg.lstsq(X[:, keep], target, rcond=None)[0]
     x = X @ w
     if refit_sigma:
+        import warnings
+
         from scipy.optimize import curve_fit
 
         try:
-            popt, _ = curve_fit(lambda xx, a, b, c, d: sigma(xx, (a, b, c, d)), x, y, p0=s, maxfev=20000)
+            with warnings.catch_warnings():  # few configurations: covariance undefined, fit still usable
+                warnings.simplefilter("ignore")
+                popt, _ = curve_fit(lambda xx, a, b, c, d: sigma(xx, (a, b, c, d)), x, y, p0=s, maxfev=20000)
             s = tuple(float(v) for v in popt)
         except (RuntimeError, ValueError) as exc:  # not enough spread to fit four parameters
             notes.append(f"sigma refit failed ({exc}); kept the initial sigma")

@@ -165,17 +165,23 @@ def run_sweep(
     for e in pruned:
         log.info("pruned %s: estimated %d tokens > largest budget %d", e.config.label, e.max_tokens, top)
     runs: list[SweepRun] = []
+    bases = {r: resolve_spec(task, r, model, task_params=task_params, runner_params=rp, model_params=model_params,
+                             generation=generation, limit=limit) for r in sorted({e.config.runner for e in kept})}
+    ids = {s.id for s in samples}
     for i, e in enumerate(kept):
         c = e.config
-        params = {**rp, "k": c.k, "m": c.m, "budget": top, **({"n": c.n} if c.runner == "iterdrag" else {})}
-        spec = resolve_spec(task, c.runner, model, task_params=task_params, runner_params=params,
-                            model_params=model_params, generation=generation, limit=limit)
-        spec = dataclasses.replace(spec, runner_preset=c.label)
+        params = {"k": c.k, "m": c.m, "budget": top, **({"n": c.n} if c.runner == "iterdrag" else {})}
+        base = bases[c.runner]  # presets parsed once per runner; the overrides win as in resolve_spec
+        spec = dataclasses.replace(base, runner_params={**base.runner_params, **params}, runner_preset=c.label)
         if on_config:
             on_config("start", c, i, len(kept))
-        res = run_engine(spec, output_root=output_root, max_connections=max_connections, use_cache=use_cache)
-        runs.append(SweepRun(c, res.run_dir, int(res.summary.get("model_calls_this_invocation", 0) or 0),
-                             int(res.summary.get("cache_hits_this_invocation", 0) or 0), res.records_written))
+        run_dir = Path(output_root) / spec.run_id()
+        if _complete(run_dir, ids):  # sweep-level resume: the engine would find nothing to do
+            runs.append(SweepRun(c, run_dir, 0, 0, 0))
+        else:
+            res = run_engine(spec, output_root=output_root, max_connections=max_connections, use_cache=use_cache)
+            runs.append(SweepRun(c, res.run_dir, int(res.summary.get("model_calls_this_invocation", 0) or 0),
+                                 int(res.summary.get("cache_hits_this_invocation", 0) or 0), res.records_written))
         if on_config:
             on_config("done", c, i + 1, len(kept))
     manifest = Path(output_root) / MANIFEST
@@ -190,6 +196,15 @@ def run_sweep(
                   "cache_hits": r.cache_hits} for r in runs],
     })
     return SweepResult(estimates, pruned, runs, manifest)
+
+
+def _complete(run_dir: Path, sample_ids: set[str]) -> bool:
+    """A finished run of this exact spec (folder named by its hash) holding every sample."""
+    from lara.results.store import SAMPLES, SUMMARY_JSON, repair_and_scan
+
+    if not (run_dir / SUMMARY_JSON).exists():
+        return False
+    return sample_ids <= repair_and_scan(run_dir / SAMPLES)
 
 
 # -- reading results back ----------------------------------------------------------------------
