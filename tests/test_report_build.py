@@ -135,8 +135,9 @@ class PageParser(HTMLParser):
             self._cell.append(data)
 
 
-@pytest.fixture()
-def report(tmp_path: Path):
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory):
+    tmp_path = tmp_path_factory.mktemp("report")
     runs = write_fixture(tmp_path / "results")
     res = build_report([tmp_path / "results"], tmp_path / "site")
     page = res.index.read_text(encoding="utf-8")
@@ -231,18 +232,20 @@ def test_diff_matches_manual_comparison_and_is_in_page(report) -> None:
     assert samples[i]["id"] == samples[j]["id"] == d.rows[0].sample_id and samples[i]["runner"] != samples[j]["runner"]
 
 
-def test_plots_are_pngs(tmp_path: Path) -> None:
-    runs = write_fixture(tmp_path / "r")
-    recs = read_lines(runs["lc"]) + read_lines(runs["rag"])
-    written = write_plots(recs, tmp_path / "plots", formats=("png", "svg"))
-    assert set(written) == {"lc_vs_rag", "accuracy_vs_context", "lost_in_the_middle"}
-    for paths in written.values():
-        png, svg = paths
+def test_plots_are_pngs(report, tmp_path: Path) -> None:
+    runs, res, page, _p = report
+    assert set(res.plots) == {"lc_vs_rag", "accuracy_vs_context", "lost_in_the_middle"}
+    for name, (png,) in res.plots.items():
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
-        assert "<svg" in svg.read_text(encoding="utf-8")
+        assert f'src="assets/{name}.png"' in page  # relative: works from a file URL
+    recs = read_lines(runs["lc"]) + read_lines(runs["rag"])
+    (svg,) = write_plots(recs, tmp_path / "plots", formats=("svg",), names=("accuracy_vs_context",))["accuracy_vs_context"]
+    assert "<svg" in svg.read_text(encoding="utf-8")
     # comparison questions carry no answer position: nothing to draw for them alone
     comp = [r for r in recs if r["category"] == "comparison"]
-    assert "lost_in_the_middle" not in write_plots(comp, tmp_path / "p2")
+    assert write_plots(comp, tmp_path / "p2", names=("lost_in_the_middle",)) == {}
+    with pytest.raises(ValueError, match="unknown plot"):
+        write_plots(recs, tmp_path / "p3", names=("nope",))
 
 
 def test_cli_report_plot_diff(tmp_path: Path) -> None:

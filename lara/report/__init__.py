@@ -1,0 +1,2 @@
+"""Reports people look at: the static HTML site (`lara report`), paper plots (`lara plot`) and
+per-question run diffs (`lara diff`)."""

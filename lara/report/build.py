@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from lara import __version__
 from lara.report import sections
-from lara.report.diff import DiffResult, correctness, diff_records, load_run
+from lara.report.diff import DiffResult, natural_key, correctness, diff_records, load_run
 from lara.report.html import esc, script_json
 from lara.report.template import CSS, JS
 from lara.report.views import FILTER_FIELDS, distinct, runner_name
@@ -132,6 +132,7 @@ def render_page(
     threshold: float = 0.5,
 ) -> str:
     """The whole page as a string; ``plots`` maps plot name -> relative image path."""
+    records = sorted(records, key=lambda r: (str(r.get("run_id")), natural_key(str(r.get("sample_id")))))
     index = {(str(r.get("run_id")), str(r.get("sample_id"))): i for i, r in enumerate(records)}
     samples = [sample_payload(i, r, threshold) for i, r in enumerate(records)]
     body = [

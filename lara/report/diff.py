@@ -84,12 +84,12 @@ def diff_records(
                     a=x, b=y, a_label=la, b_label=lb,
                 )
             )
-    rows.sort(key=lambda d: (d.category, d.length, _natural(d.sample_id)))
+    rows.sort(key=lambda d: (d.category, d.length, natural_key(d.sample_id)))
     return DiffResult(run_label(ra), run_label(rb), len(ma.keys() & mb.keys()),
                       len(ma.keys() - mb.keys()), len(mb.keys() - ma.keys()), rows)
 
 
-def _natural(s: str) -> tuple:
+def natural_key(s: str) -> tuple:
     import re
 
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", s))

@@ -1,0 +1,148 @@
+"""The report in a real browser: Debian's Chromium, headless, driven by Playwright's Python package
+(no `playwright install`: the system binary is used). Sorts and filters the leaderboard, opens a
+drill-down, checks that the injected-script answer stays text, and takes a screenshot."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lara.report.build import build_report
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+
+
+def _chromium() -> str:
+    path = os.environ.get("LARA_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.skip("no chromium binary (install.sh installs Debian's chromium when run as root)")
+    return path
+
+
+@pytest.fixture()
+def browser_page(tmp_path: Path):
+    exe = _chromium()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (pip package) is not installed")
+    with sync_api.sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=exe, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000}, offline=True,
+        )
+        page = ctx.pages[0] if ctx.pages else ctx.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        yield page, errors
+        ctx.close()
+
+
+def _column(page, table: str, header: str) -> list[str]:
+    return page.evaluate(
+        """([t, h]) => { const tb = document.getElementById(t);
+             const i = Array.from(tb.tHead.rows[0].cells).findIndex(c => c.textContent.trim() === h);
+             return Array.from(tb.tBodies[0].rows).filter(r => !r.hidden).map(r => r.cells[i].textContent.trim()); }""",
+        [table, header],
+    )
+
+
+def _as_num(v: str) -> float:
+    return float("-inf") if v == "–" else float(v)
+
+
+def exercise(page, errors: list[str], index: Path, shot: Path, runner: str) -> dict:
+    page.goto(index.resolve().as_uri())
+    page.wait_for_selector("#samples-table tbody tr")
+    samples = json.loads(page.locator("#lara-data").text_content())["samples"]
+
+    # sort the full leaderboard by score, both directions
+    page.click("#leaderboard-table th:text-is('score %')")
+    up = [_as_num(v) for v in _column(page, "leaderboard-table", "score %")]
+    assert up == sorted(up) and len(up) > 1
+    page.click("#leaderboard-table th:text-is('score %')")
+    down = [_as_num(v) for v in _column(page, "leaderboard-table", "score %")]
+    assert down == sorted(down, reverse=True)
+
+    # filter by runner: leaderboard rows and the sample list follow
+    page.select_option("#filters select[data-filter='runner']", runner)
+    runners = _column(page, "leaderboard-table", "runner")
+    assert runners and set(runners) == {runner}
+    want = sum(1 for s in samples if s["runner"] == runner)
+    assert page.locator("#samples-count").text_content().startswith(f"{want} of {len(samples)}")
+    page.select_option("#filters select[data-filter='category']", "location")
+    assert set(_column(page, "leaderboard-table", "category")) == {"location"}
+
+    # open one drill-down: it shows that sample's question and reference
+    first = page.locator("#samples-table tbody tr").first
+    idx = int(first.get_attribute("data-idx"))
+    first.click()
+    dialog = page.locator("dialog#drill")
+    dialog.wait_for(state="visible")
+    text = dialog.inner_text()
+    assert samples[idx]["q"].strip() in text and samples[idx]["refs"][0].strip()[:40] in text
+    assert samples[idx]["runner"] == runner and samples[idx]["category"] == "location"
+    page.screenshot(path=str(shot))
+    page.click("#drill-close")
+    assert not errors, errors
+    return {"samples": samples, "drill": text}
+
+
+def test_report_in_chromium(browser_page, tmp_path: Path) -> None:
+    from test_report_build import XSS, write_fixture
+
+    page, errors = browser_page
+    write_fixture(tmp_path / "results")
+    res = build_report([tmp_path / "results"], tmp_path / "site")
+    shot = tmp_path / "report.png"
+    got = exercise(page, errors, res.index, shot, runner="rag")
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    # the injected answer is displayed as text and never executed
+    page.click("#f-reset")
+    page.fill("#f-text", "window.__xss")
+    page.locator("#samples-table tbody tr").first.click()
+    assert XSS in page.locator("dialog#drill pre").nth(1).inner_text()
+    assert page.evaluate("window.__xss === undefined")
+    # a diff row opens both answers side by side
+    page.click("#drill-close")
+    page.locator("tr[data-drill]").first.click()
+    assert page.locator("dialog#drill .drill-card").count() == 2
+    assert got["samples"]
+
+
+@pytest.fixture()
+def replay_report(shared_data: Path, tmp_path: Path):
+    """LC and RAG (BM25) runs on replayed gpt-4o-mini LaRA predictions, built before the browser
+    starts (Playwright's sync API owns the thread's event loop while it runs)."""
+    from lara.config import resolve_spec
+    from lara.engine import run
+
+    pred = shared_data / "lara" / "predictions" / "gpt-4o-mini"
+    if not pred.is_dir():
+        pytest.skip(f"no replay predictions at {pred}")
+    data_dir = str(shared_data / "lara" / "datasets")
+    for runner in ("lc", "rag"):
+        spec = resolve_spec("lara-32k", runner, f"replay:{pred}", task_params={"data_dir": data_dir},
+                            scorer="lexical", limit=24)
+        run(spec, output_root=tmp_path / "results")
+    return build_report([tmp_path / "results"], tmp_path / "site")
+
+
+@pytest.mark.realdata
+def test_replayed_lara_report_in_chromium(replay_report, browser_page, tmp_path: Path) -> None:
+    """The page a reader gets from replayed LaRA predictions works in a browser."""
+    res = replay_report
+    assert res.n_runs == 2 and res.n_records == 48 and "lc_vs_rag" in res.plots
+    page, errors = browser_page
+    shot = tmp_path / "replay.png"
+    got = exercise(page, errors, res.index, shot, runner="rag")
+    assert "retrieved chunks" in got["drill"] and "#1" in got["drill"]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("LARA_REPORT_SHOT"):
+        shutil.copy(shot, os.environ["LARA_REPORT_SHOT"])
