@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lara.report.build import build_report
-from lara.report.diff import correctness, diff_records, load_run
+from lara.report.diff import correctness, diff_records, load_run, natural_key
 from lara.report.plots import write_plots
 from lara.results.record import build_record
 from lara.types import ErrorInfo, RetrievedRef, RunOutput, Sample, Score, Step
@@ -209,9 +209,12 @@ def test_untrusted_text_never_becomes_markup(report) -> None:
 def test_drill_down_payload_has_retrieval_and_explanations(report) -> None:
     runs, _res, _page, p = report
     data = json.loads("".join(p.json_blocks))["samples"]
-    rag = [s for s in data if s["runner"] == "rag"]
-    assert rag[0]["ret"][0]["ids"] == ["doc-book#c0", "doc-book#c7"]
-    assert rag[0]["expl"] == "verdict for 0" and rag[0]["refs"] == ["ref 0"]
+    rag = {s["id"]: s for s in data if s["runner"] == "rag"}
+    first = rag["32k_book_location_0"]  # the fixture's sample 0
+    assert first["ret"][0]["ids"] == ["doc-book#c0", "doc-book#c7"]
+    assert first["expl"] == "verdict for 0" and first["refs"] == ["ref 0"]
+    ids = [s["id"] for s in data if s["runner"] == "rag"]
+    assert ids == sorted(ids, key=natural_key) and natural_key("q_2") < natural_key("q_10")
 
 
 def test_diff_matches_manual_comparison_and_is_in_page(report) -> None:
