@@ -65,7 +65,7 @@ def write_fixture(root: Path, n_per_cell: int = 4) -> dict[str, Path]:
                         run_id=run_id, spec_hash="abc123", task="lara-mini", task_version="1", sample=sample,
                         runner=registered, runner_label=runner, runner_params={"k": 5} if runner == "rag" else {},
                         model="openai:toy", backend="openai", model_id="toy", generation={}, output=output,
-                        scores=[score], primary="judge", error=error, started_at="2025-01-01T00:00:00Z", latency_s=0.1,
+                        scores=[] if error else [score], primary="judge", error=error, started_at="2025-01-01T00:00:00Z", latency_s=0.1,
                     )
                     lines.append(json.dumps(rec, ensure_ascii=False))
                     i += 1
@@ -188,6 +188,8 @@ def test_lara_gap_and_status_counts_match_records(report) -> None:
     status = next(t for t in p.tables.values() if t and "unparsed" in t[0] and "scorer" in t[0])
     h = status[0]
     by_runner = {r[1]: r for r in status[1:]}
+    assert len(status) == 3  # one row per runner: the failed sample (no score) counts under the run's scorer
+    assert by_runner["lc"][h.index("scorer")] == "judge (primary)" and by_runner["lc"][h.index("total")] == str(len(lc))
     assert by_runner["lc"][h.index("error")] == "1" and by_runner["lc"][h.index("skipped")] == "1"
     assert by_runner["rag"][h.index("unparsed")] == str(sum(r["score_status"] == "unparsed" for r in rag))
     cost = next(t for t in p.tables.values() if t and "input tokens / correct" in t[0])

@@ -61,7 +61,7 @@ def plot_lc_vs_rag(records: Sequence[Mapping[str, Any]]) -> Any | None:
                 a, b = modes["LC"].task(c), modes["RAG"].task(c)
                 if a is not None and b is not None:
                     ax.annotate(f"{a - b:+.1f}", (i, max(a, b) + 1.5), ha="center", fontsize=7)
-        ax.set_xticks(range(len(cats)), [c[:5] for c in cats])
+        ax.set_xticks(range(len(cats)), cats, fontsize=8, rotation=15)
         ax.set_ylim(0, 105)
         ax.set_ylabel("accuracy (%)")
         ax.set_title(f"{_short_model(model)} · {length}", fontsize=9)

@@ -80,10 +80,15 @@ class StatusRow:
 def status_rows(records: Iterable[Mapping[str, Any]], keys: Sequence[str] = GROUP) -> list[StatusRow]:
     """Outcome counts per group and scorer: the primary score as the leaderboard counts it (errors
     and skipped samples included), secondary scores (e.g. a second judge) by their own status."""
+    records = list(records)
+    names: dict[tuple[str, ...], str] = {}
+    for r in records:  # a failed sample has no score_name: count it under its run's primary scorer
+        if r.get("score_name"):
+            names.setdefault(group_key(r, keys), str(r["score_name"]))
     acc: dict[tuple[tuple[str, ...], str, bool], dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     for r in records:
         k = group_key(r, keys)
-        primary = str(r.get("score_name") or "-")
+        primary = str(r.get("score_name") or names.get(k, "-"))
         acc[(k, primary, True)][record_outcome(r)] += 1
         for name, s in (r.get("scores") or {}).items():
             if name == primary or not isinstance(s, Mapping):
