@@ -262,9 +262,12 @@ def test_cli_report_plot_diff(tmp_path: Path) -> None:
         _register_commands()
     runs = write_fixture(tmp_path / "res")
     cli = CliRunner()
-    out = cli.invoke(app, ["report", str(tmp_path / "res"), "--out", str(tmp_path / "site"), "--no-plots"])
+    out = cli.invoke(app, ["report", str(runs["lc"]), "--out", str(tmp_path / "site"), "--no-plots",
+                           "--diff", str(runs["lc"]), str(runs["rag"])])
     assert out.exit_code == 0, out.output
-    assert (tmp_path / "site" / "index.html").exists()
+    page = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert "1 diffs" in out.output and 'id="diff-0"' in page and page.count('id="diff-') == 1
+    assert "lara-mini__rag__toy__abc123" in page  # --diff runs join the page even when not listed
     out = cli.invoke(app, ["plot", str(runs["lc"]), "--out", str(tmp_path / "pl"), "--only", "lc_vs_rag"])
     assert out.exit_code == 0, out.output
     assert (tmp_path / "pl" / "lc_vs_rag.png").exists()  # LC alone still draws its bars

@@ -4,7 +4,7 @@ disagreements between two runs)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import typer
 
@@ -20,8 +20,8 @@ def register(app: typer.Typer) -> None:
     def report(
         results: List[Path] = typer.Argument(..., help="Results folders, run folders or samples.jsonl files."),
         out: Path = typer.Option(Path("report"), "--out", "-o", help="Output folder (index.html + assets/)."),
-        diff: Optional[List[Path]] = typer.Option(
-            None, "--diff", help="Two run folders to compare question by question (give --diff twice: --diff A --diff B). "
+        diff: Optional[Tuple[Path, Path]] = typer.Option(
+            None, "--diff", help="Two run folders to compare question by question: --diff RUN_A RUN_B. "
             "Without it, a diff section is added for every task with exactly two runs."),
         title: str = typer.Option("lara report", "--title", help="Page title."),
         threshold: float = typer.Option(0.5, "--threshold", help="A primary score >= this counts as correct in diffs and the drill-down."),
@@ -33,8 +33,8 @@ def register(app: typer.Typer) -> None:
         from lara.report.build import build_report
 
         _check_paths(list(results))
-        if diff is not None and len(diff) not in (0, 2):
-            raise typer.BadParameter("--diff takes exactly two run folders: --diff RUN_A --diff RUN_B")
+        if diff is not None:
+            _check_paths(list(diff))
         try:
             res = build_report(list(results), out, diff_pair=(diff[0], diff[1]) if diff else None, title=title,
                                threshold=threshold, plots=not no_plots)

@@ -107,6 +107,11 @@ def context_bin(tokens: int) -> tuple[int, int]:
 
 
 def fmt_tokens(n: float) -> str:
+    """Compact token count; powers-of-two bin edges read like context sizes (32768 -> 32k)."""
+    if n >= 1 << 20 and n % (1 << 20) == 0:
+        return f"{int(n) >> 20}M"
+    if n >= 1024 and n % 1024 == 0:
+        return f"{int(n) >> 10}k"
     if n >= 1_000_000:
         return f"{n / 1_000_000:g}M"
     if n >= 1000:
