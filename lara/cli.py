@@ -178,8 +178,20 @@ def leaderboard(
     fmt: str = typer.Option("rich", "--format", help="rich | md | csv | json"),
     style: str = typer.Option("default", "--style", help="default | lara (the LaRA paper's table layout)."),
     by: Optional[str] = typer.Option(None, "--by", help="Comma-separated grouping keys (default model,runner,task,category,length)."),
+    best_per_budget: Optional[str] = typer.Option(
+        None, "--best-per-budget", help="Comma-separated budgets (e.g. 16k,32k,128k): best sweep configuration per budget, P*(L_max)."
+    ),
 ) -> None:
     """Aggregate runs into a table: n, score, 95% CI, errors, skipped, unparsed."""
+    if best_per_budget:
+        from lara.commands.scaling import _print_best, best_per_budget_table
+        from lara.config import parse_tokens
+        from lara.results.store import read_records
+
+        records = [r for p in paths for r in read_records(p)]
+        _, rows = best_per_budget_table(records, [parse_tokens(b) for b in _split(best_per_budget)])
+        _print_best(rows, "json" if fmt == "json" else "rich")
+        return
     try:
         _print_leaderboard(list(paths), style=style, fmt=fmt, keys=tuple(_split(by)) if by else None)
     except (FileNotFoundError, ValueError) as exc:
