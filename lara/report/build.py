@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,15 @@ def _clip(text: Any, limit: int = MAX_TEXT) -> str | None:
     return s if len(s) <= limit else s[:limit] + f"\n… [{len(s) - limit} more characters in samples.jsonl]"
 
 
+def _finite(x: Any) -> float | None:
+    """Scores as JSON numbers; NaN/inf (not valid JSON) and non-numbers become null."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
 def _short_model(r: Mapping[str, Any]) -> str:
     return str(r.get("model_id") or r.get("model") or "-")
 
@@ -85,12 +95,12 @@ def sample_payload(i: int, r: Mapping[str, Any], threshold: float) -> dict[str, 
         "a": _clip(r.get("answer")),
         "refs": [_clip(x, 2000) for x in r.get("references") or []],
         "ret": retrieved,
-        "score": r.get("score"),
+        "score": _finite(r.get("score")),
         "sname": r.get("score_name"),
         "label": correctness(r, threshold),
         "expl": _clip(prim.get("explanation"), 2000),
         "scores": {
-            str(k): {"value": v.get("value"), "status": v.get("status"), "explanation": _clip(v.get("explanation"), 2000)}
+            str(k): {"value": _finite(v.get("value")), "status": v.get("status"), "explanation": _clip(v.get("explanation"), 2000)}
             for k, v in (r.get("scores") or {}).items() if isinstance(v, Mapping)
         },
         "err": f"{err.get('type')}: {_clip(err.get('message'), 2000)} (kind {err.get('kind')}, retries {err.get('retries')})" if err else None,
@@ -104,12 +114,18 @@ def sample_payload(i: int, r: Mapping[str, Any], threshold: float) -> dict[str, 
 
 def auto_diff_pairs(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     """Run pairs worth diffing: tasks with exactly two runs (e.g. LC and RAG on one model)."""
-    runs: dict[str, list[str]] = defaultdict(list)
+    from lara.results.lara_table import record_mode
+
+    runs: dict[str, dict[str, int]] = defaultdict(dict)
     for r in records:
         rid, task = str(r.get("run_id")), str(r.get("task"))
-        if rid not in runs[task]:
-            runs[task].append(rid)
-    return [tuple(sorted(ids)) for _, ids in sorted(runs.items()) if len(ids) == 2]  # type: ignore[misc]
+        runs[task].setdefault(rid, {"LC": 0, "RAG": 1}.get(record_mode(r) or "", 2))  # LC is A when present
+    pairs = []
+    for _, ids in sorted(runs.items()):
+        if len(ids) == 2:
+            a, b = sorted(ids, key=lambda rid: (ids[rid], rid))
+            pairs.append((a, b))
+    return pairs
 
 
 def _filters_bar(records: Sequence[Mapping[str, Any]]) -> str:
