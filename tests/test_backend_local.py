@@ -136,3 +136,12 @@ def test_tokenizer_works_for_truncation(backend: LocalBackend) -> None:
     kept, report = truncate_text(tok, text, 50, "middle")
     assert report.truncated and report.kept_tokens == 50
     assert abs(tok.count(kept) - 50) <= 2
+
+
+async def test_model_path_accepts_a_local_hf_folder(backend: LocalBackend, cache_root: Path) -> None:
+    folder = converted_dir(embedded_gguf_path(backend._embedded), cache_root)  # type: ignore[arg-type]
+    other = build_backend(f"local:{folder}", {}, EndpointLimits())
+    assert other.info.id == folder.name and other.info.context_window == 8192
+    cfg = GenerateConfig(max_tokens=5)
+    a, b = await backend.generate(QUESTION, cfg), await other.generate(QUESTION, cfg)
+    assert other.loaded_from == folder and a.text == b.text

@@ -148,12 +148,19 @@ def _memoized_tensor_name_map() -> Iterator[None]:
 def load_pretrained(source: Path | str, dtype: Any, gguf: Path | None = None) -> tuple[Any, Any]:
     """(tokenizer, model) from an HF folder / hub id, or from ``gguf`` (dense, de-quantised)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
-    if gguf is None:
-        return (
-            AutoTokenizer.from_pretrained(str(source)),
-            AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype),
-        )
+    if gguf is None:  # a sub-second load: no progress bar over the CLI's own progress display
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            return (
+                AutoTokenizer.from_pretrained(str(source)),
+                AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype),
+            )
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
     with _memoized_tensor_name_map():
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=dtype)
