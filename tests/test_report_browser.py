@@ -60,6 +60,9 @@ def exercise(page, errors: list[str], index: Path, shot: Path, runner: str) -> d
     page.goto(index.resolve().as_uri())
     page.wait_for_selector("#samples-table tbody tr")
     samples = json.loads(page.locator("#lara-data").text_content())["samples"]
+    page.wait_for_load_state("load")
+    imgs = page.evaluate("Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+    assert imgs and all(ok for _, ok in imgs), imgs  # plots load from the relative assets/ folder
 
     # sort the full leaderboard by score, both directions
     page.click("#leaderboard-table th:text-is('score %')")
