@@ -205,6 +205,8 @@ def _listing(kind: str) -> None:
     from lara import registry
     from lara.config import list_presets, load_preset
 
+    from rich.markup import escape
+
     reg = getattr(registry, kind)
     table = Table(title=f"{kind}: presets and registered names")
     table.add_column("name")
@@ -212,9 +214,9 @@ def _listing(kind: str) -> None:
     table.add_column("description")
     for name, path in list_presets(kind).items() if kind != "backends" else []:
         p = load_preset(kind, name) or {}
-        table.add_row(name, f"preset → {p.get(kind[:-1])}", str(p.get("description", "")))
+        table.add_row(name, f"preset → {p.get(kind[:-1])}", escape(str(p.get("description", ""))))
     for name, doc in reg.describe():
-        table.add_row(name, "registered", doc)
+        table.add_row(name, "registered", escape(doc))
     Console().print(table)
 
 
@@ -232,8 +234,20 @@ def runners() -> None:
 
 @app.command()
 def models() -> None:
-    """List model backends (use as --model <backend>[:<model id>])."""
+    """List model backends (use as --model <backend>[:<model id>]) and the embedded local models."""
     _listing("backends")
+    from rich.console import Console
+    from rich.table import Table
+
+    from lara.backends.local import list_models
+
+    table = Table(title="embedded local models (--model local)")
+    for col in ("model", "context window", "package", "installed", "converted cache"):
+        table.add_column(col)
+    for m in list_models():
+        table.add_row(str(m.get("id") or m.get("model")), str(m.get("context_window")), str(m.get("package")),
+                      str(m.get("installed")), str(m.get("cached")))
+    Console().print(table)
 
 
 def _register_commands() -> None:
