@@ -10,6 +10,8 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Converted model weights are shared across tests (output-neutral); responses are cached per test.
+os.environ.setdefault("LARA_MODEL_CACHE_DIR", str(Path.home() / ".cache" / "lara"))
 
 
 @pytest.fixture(autouse=True)

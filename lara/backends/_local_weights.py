@@ -84,7 +84,12 @@ def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
 def converted_dir(gguf: Path, cache_dir: Path | None = None) -> Path:
     from lara.cache import default_cache_dir
 
-    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    import os
+
+    # Converted weights are large and output-neutral: LARA_MODEL_CACHE_DIR lets them be shared
+    # while the response cache (LARA_CACHE_DIR) stays per test or per user.
+    env = os.environ.get("LARA_MODEL_CACHE_DIR")
+    root = Path(cache_dir) if cache_dir else Path(env) if env else default_cache_dir()
     return root / "models" / f"{gguf.stem}-{file_sha256(gguf)[:16]}"
 
 
