@@ -29,6 +29,7 @@ from lara.types import Sample
 
 ORDER_POLICIES = ("prefix_warm", "prefix_grouped", "dataset")
 CHARS_PER_TOKEN = 4.0  # estimate of a document's token count from its size (English prose, cl100k)
+HEAD_CHARS = 2048  # documents that start alike (e.g. LaRA paper files opening with the same paper)
 
 AFFINITY: contextvars.ContextVar[str | None] = contextvars.ContextVar("lara_affinity", default=None)
 
@@ -57,6 +58,21 @@ def estimate_doc_tokens(sample: Sample) -> int:
     return int(chars / CHARS_PER_TOKEN)
 
 
+def head_key(sample: Sample) -> str:
+    """The start of the sample's first document: documents with equal heads share a cached prefix,
+    so they are warmed one after the other rather than at the same time."""
+    if not sample.documents:
+        return f"sample:{sample.id}"
+    d = sample.documents[0]
+    if d.text is not None:
+        return d.text[:HEAD_CHARS]
+    try:
+        with open(d.path or "", encoding="utf-8", errors="replace") as f:
+            return f.read(HEAD_CHARS)
+    except OSError:
+        return d.id
+
+
 def grouped_order(samples: Iterable[Sample]) -> list[Sample]:
     """Group samples that share a document, keeping first-appearance order (stable)."""
     groups: OrderedDict[str, list[Sample]] = OrderedDict()
@@ -70,16 +86,26 @@ class OrderPolicy:
     """How a run orders its requests; recorded in run.json."""
 
     name: str = "prefix_warm"
-    prefix_cache_tokens: int | None = None  # bound on the summed size of documents in flight
+    prefix_cache_tokens: int | None = None  # the server's prefix-cache size in tokens
+    # Documents in flight may fill only this share of the cache: the rest holds question tails and
+    # the next document's warm request, so LRU eviction does not hit a document still in use.
+    cache_fill: float = 0.8
 
     def __post_init__(self) -> None:
         if self.name not in ORDER_POLICIES:
             raise ValueError(f"unknown order policy {self.name!r}; valid: {', '.join(ORDER_POLICIES)}")
         if self.prefix_cache_tokens is not None and self.prefix_cache_tokens <= 0:
             raise ValueError("prefix_cache_tokens must be positive")
+        if not 0 < self.cache_fill <= 1:
+            raise ValueError("cache_fill must be in (0, 1]")
+
+    @property
+    def doc_budget(self) -> int | None:
+        """Tokens of documents that may be in flight at once (None: unbounded)."""
+        return None if self.prefix_cache_tokens is None else int(self.prefix_cache_tokens * self.cache_fill)
 
     def to_json(self) -> dict[str, Any]:
-        return {"policy": self.name, "prefix_cache_tokens": self.prefix_cache_tokens}
+        return {"policy": self.name, "prefix_cache_tokens": self.prefix_cache_tokens, "cache_fill": self.cache_fill}
 
 
 def default_policy(runner: str, prefix_cache_tokens: int | None = None) -> OrderPolicy:
@@ -89,10 +115,10 @@ def default_policy(runner: str, prefix_cache_tokens: int | None = None) -> Order
 
 
 class _Group:
-    __slots__ = ("key", "samples", "tokens", "next", "running", "finished", "warmed")
+    __slots__ = ("key", "samples", "tokens", "head", "next", "running", "finished", "warmed")
 
-    def __init__(self, key: str, samples: list[Sample], tokens: int) -> None:
-        self.key, self.samples, self.tokens = key, samples, tokens
+    def __init__(self, key: str, samples: list[Sample], tokens: int, head: str) -> None:
+        self.key, self.samples, self.tokens, self.head = key, samples, tokens, head
         self.next = 0  # index of the next sample to dispatch
         self.running = 0
         self.finished = 0
@@ -105,8 +131,9 @@ class PrefixDispatcher:
     ``done``); :attr:`exhausted` is True once every sample has been handed out.
 
     Policies: ``prefix_warm`` (one request per document, the rest after it finished; documents in
-    flight bounded by ``prefix_cache_tokens``), ``prefix_grouped`` (document groups back to back, no
-    waiting), ``dataset`` (the given order).
+    flight bounded by ``prefix_cache_tokens``; a document whose head equals that of a document still
+    warming waits for it, as their prompts share a prefix), ``prefix_grouped`` (document groups back
+    to back, no waiting), ``dataset`` (the given order).
     """
 
     def __init__(
@@ -114,6 +141,7 @@ class PrefixDispatcher:
         samples: Iterable[Sample],
         policy: OrderPolicy = OrderPolicy(),
         doc_tokens: Callable[[Sample], int] = estimate_doc_tokens,
+        doc_head: Callable[[Sample], str] = head_key,
     ) -> None:
         self.policy = policy
         items = list(samples)
@@ -126,13 +154,15 @@ class PrefixDispatcher:
             by_key: OrderedDict[str, list[Sample]] = OrderedDict()
             for s in items:
                 by_key.setdefault(document_key(s), []).append(s)
-            self._groups = [_Group(k, g, doc_tokens(g[0])) for k, g in by_key.items()]
+            warm = policy.name == "prefix_warm"
+            self._groups = [_Group(k, g, doc_tokens(g[0]), doc_head(g[0]) if warm else k) for k, g in by_key.items()]
             self._left = len(items)
         self._open: list[_Group] = []  # groups with a dispatched warm request and unfinished samples
-        self._pending = 0  # index of the next group not yet opened
+        self._pending: list[_Group] = list(self._groups)  # groups not yet opened, in order
         self._by_id: dict[str, _Group] = {s.id: g for g in self._groups for s in g.samples}
         self.in_flight = 0
         self.max_docs_open = 0
+        self._rr = 0  # round-robin position over open documents
 
     @property
     def exhausted(self) -> bool:
@@ -142,7 +172,7 @@ class PrefixDispatcher:
         return sum(g.tokens for g in self._open)
 
     def _may_open(self, group: _Group) -> bool:
-        cap = self.policy.prefix_cache_tokens
+        cap = self.policy.doc_budget
         if cap is None or not self._open:
             return True  # always admit one document, however large
         return self._open_tokens() + group.tokens <= cap
@@ -163,18 +193,28 @@ class PrefixDispatcher:
             self.in_flight += 1
             return next(self._flat)
         warm = self.policy.name == "prefix_warm"
-        # 1) the rest of an open, warmed document (oldest first: finishing it frees cache room)
-        for g in self._open:
+        # 1) the rest of an open, warmed document. Warm: round robin over the open documents, so
+        #    each one's cached prefix keeps being touched (LRU) while long prompts of another run;
+        #    grouped: oldest first (back to back).
+        n = len(self._open)
+        start = self._rr % n if (warm and n) else 0
+        for j in range(n):
+            g = self._open[(start + j) % n]
             if g.next < len(g.samples) and (g.warmed or not warm):
+                self._rr = start + j + 1
                 return self._take(g)
-        # 2) open the next document with its warm request, if the cache bound allows
-        if self._pending < len(self._groups):
-            g = self._groups[self._pending]
-            if not warm or self._may_open(g):
-                self._pending += 1
-                self._open.append(g)
-                self.max_docs_open = max(self.max_docs_open, len(self._open))
-                return self._take(g)
+        # 2) open the next document with its warm request, if the cache bound allows; skip (for now)
+        #    documents whose head matches one still warming: they will reuse its prefix
+        warming = {g.head for g in self._open if not g.warmed} if warm else set()
+        for i, g in enumerate(self._pending):
+            if g.head in warming:
+                continue
+            if warm and not self._may_open(g):
+                break
+            del self._pending[i]
+            self._open.append(g)
+            self.max_docs_open = max(self.max_docs_open, len(self._open))
+            return self._take(g)
         return None
 
     def done(self, sample: Sample) -> None:

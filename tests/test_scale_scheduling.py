@@ -60,7 +60,7 @@ def test_warm_request_finishes_before_the_rest_of_its_document(seed):
 
 def test_prefix_cache_tokens_bounds_documents_in_flight():
     samples = make_samples(n_docs=10, per_doc=4, doc_chars=4000)  # ~1000 tokens each
-    d = PrefixDispatcher(samples, OrderPolicy("prefix_warm", prefix_cache_tokens=3000))
+    d = PrefixDispatcher(samples, OrderPolicy("prefix_warm", prefix_cache_tokens=3000, cache_fill=1.0))
     simulate(d, concurrency=16)
     assert d.max_docs_open == 3
     unbounded = PrefixDispatcher(samples, OrderPolicy("prefix_warm"))
