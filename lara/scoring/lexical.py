@@ -18,16 +18,19 @@ Rules (designed by reading LaRA questions/answers; not weights fitted to the pap
    answer's last written digit or 0.5% ("$2.7 million" matches 2,735,307), or states a relation
    between two reference numbers (their difference or percentage change: "decreased by $427,143").
    All must match (one miss allowed from three numbers up); otherwise the answer is wrong.
+   Scale words stay words: an answer that drops "thousand" states the wrong magnitude.
 4. Refusals ("not mentioned", "does not specify", "cannot be determined", ...):
    - hallucination task (reference: the text does not mention it): correct iff the answer refuses
      and does not then guess anyway ("however, it is likely...", "I can provide a possible answer");
    - other tasks: a refusal is wrong unless the answer still agrees with the reference at >= 0.75.
 5. Agreement for answerable tasks = max(coverage, support). Coverage: share of the reference's
-   informative words found in the answer, using the reference's first sentence for reasoning (the
-   answer; the rest is elaboration), and for comparison the minimum over the sides of the
-   reference split at its contrast marker (while / whereas / compared to / ; ...) because a
-   comparison covering one side is wrong. Support: share of the answer's informative words found in
-   the reference or question (a concise correct answer says little but nothing outside it). Correct
+   informative words (and, for reasoning/comparison, its numbers) found in the answer, using the
+   reference's first sentence for reasoning (the answer; the rest is elaboration), and for
+   comparison the minimum over the sides of the reference split at its contrast marker (while /
+   whereas / compared to / ; ...), each side judged on its own distinctive words, because a
+   comparison covering one side is wrong (coverage 0 on a side → wrong whatever the support).
+   Support: share of the answer's informative words (and new numbers) found in the reference or
+   question (a concise correct answer says little, but nothing outside the reference). Correct
    when agreement >= 1/2 for location (short factual spans), >= 1/3 for reasoning and comparison
    (long paraphrased explanations).
 6. ``output.answer`` None → status "error" (a failed generation is an upstream failure, not a wrong
@@ -56,7 +59,8 @@ STOP = frozenset(
     herself themselves one s t while whereas however although though because since via per
     paper papers text book chapter story statement financial company mentioned mention mentions
     described describe describes according provided provide provides specific specifically
-    particular answer question""".split()
+    particular answer question
+    """.split()
 )
 
 NUMBER_WORDS = {
@@ -281,28 +285,55 @@ def lexical_verdict(
     ref_nums = [q for q in quantities(core) if not number_match(q, qnums)]
     ans_nums = quantities(answer)
     derived = derived_matches(ref_nums, ans_nums)
-    missed = sum(1 for i, q in enumerate(ref_nums) if i not in derived and not number_match(q, ans_nums))
+    matched = [q for i, q in enumerate(ref_nums) if i in derived or number_match(q, ans_nums)]
+    missed = len(ref_nums) - len(matched)
     allowed = 1 if len(ref_nums) >= 3 else 0
     if missed > allowed:
         return 0, "ok", f"{missed}/{len(ref_nums)} reference numbers missing"
 
+    # Coverage units: informative words plus, for sentence references, numbers (a matched number
+    # is covered evidence). Location references are short spans whose numbers the gate above has
+    # already decided; there the words (including scale words: "thousand") decide the rest.
     if task == "comparison":
         sides = [p for p in CONTRAST_RE.split(reference) if p and not CONTRAST_RE.fullmatch(p.strip())]
-        parts = [p for p in (informative(side, question) for side in sides) if len(p) >= 2]
-        parts = parts or [informative(reference, question)]
+        side_words = [informative(side, question) for side in sides]
+        units = []
+        for k, side in enumerate(sides):
+            others = {w for j, ws in enumerate(side_words) if j != k for w in ws}
+            words = [w for w in side_words[k] if w not in others] or side_words[k]
+            nums = [q for q in quantities(side) if not number_match(q, qnums)]
+            if len(words) + len(nums) >= 2:
+                units.append((words, nums))
+        units = units or [(informative(reference, question), ref_nums)]
     else:
-        parts = [informative(core, question)]
-    coverage = min(recall(p, ans_words) for p in parts)
-    # Support: share of the answer's own informative words that the reference (or question) has;
-    # a concise correct answer covers little of a long reference but says nothing outside it.
+        units = [(informative(core, question), ref_nums if task != "location" else [])]
+    coverage = min(_coverage(words, nums, ans_words, matched) for words, nums in units)
+    # Support: share of the answer's own informative words and numbers that the reference (or the
+    # question) has; a concise correct answer covers little of a long reference but says nothing
+    # outside it.
     ans_inf = informative(answer, question)
-    support = recall(ans_inf, set(content_words(reference)) | set(content_words(question))) if ans_inf else 0.0
+    known = set(content_words(reference)) | set(content_words(question))
+    new_nums = [a for a in ans_nums if not any(number_match(q, [a]) for q in qnums)] if task != "location" else []
+    ref_all = quantities(reference)
+    sup_nums = sum(1 for a in new_nums if any(number_match(r, [a]) for r in ref_all))
+    n_units = len(ans_inf) + len(new_nums)
+    support = (sum(1 for w in ans_inf if w in known) + sup_nums) / n_units if n_units else 0.0
     agreement = max(coverage, support)
     if refused and agreement < REFUSAL_OVERRIDE:
         return 0, "ok", f"answer declines (coverage {coverage:.2f}, support {support:.2f})"
+    if task == "comparison" and coverage == 0.0:
+        return 0, "ok", f"answer covers none of one side of the comparison (support {support:.2f})"
     verdict = 1 if agreement >= level else 0
     sign = ">=" if verdict else "<"
     return verdict, "ok", f"coverage {coverage:.2f}, support {support:.2f}: max {sign} {level:.2f}"
+
+
+def _coverage(words: list[str], nums: list[Quantity], ans_words: set[str], matched: list[Quantity]) -> float:
+    total = len(words) + len(nums)
+    if not total:
+        return 1.0
+    hits = sum(1 for w in words if w in ans_words) + sum(1 for q in nums if number_match(q, matched))
+    return hits / total
 
 
 @scorers.register("lexical")
