@@ -22,6 +22,11 @@ def nav_items(n_diffs: int) -> list[tuple[str, str]]:
     return items + [("samples", "Samples")]
 
 
+def _clip(text: Any, n: int = 160) -> str:
+    s = " ".join(str(text or "").split())
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
 def _img(path: str | None, alt: str) -> str:
     return f'<img class="plot" src="{esc(path)}" alt="{esc(alt)}">' if path else ""
 
@@ -158,7 +163,7 @@ def diff_section(k: int, d: DiffResult, index: Mapping[tuple[str, str], int]) ->
             attrs["class"] = "clickable"
         rows.append(([x.category, x.length, x.sample_id, Cell(x.a_label, cls=f"lab-{x.a_label}"),
                       Cell(x.b_label, cls=f"lab-{x.b_label}"), Cell(x.question, cls="wrap"),
-                      Cell(str(x.a.get("answer") or "")[:300], cls="wrap"), Cell(str(x.b.get("answer") or "")[:300], cls="wrap")],
+                      Cell(_clip(x.a.get("answer")), cls="wrap"), Cell(_clip(x.b.get("answer")), cls="wrap")],
                      attrs))
     head = ["category", "length", "sample", "A", "B", "question", "A answer", "B answer"]
     intro = (f"<p><strong>A</strong> = {esc(d.a_name)}<br><strong>B</strong> = {esc(d.b_name)}</p>"
