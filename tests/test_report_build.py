@@ -279,3 +279,16 @@ def test_cli_report_plot_diff(tmp_path: Path) -> None:
     assert out.exit_code == 2 and "one run folder" in out.output
     out = cli.invoke(app, ["report", str(tmp_path / "nope")])
     assert out.exit_code == 2
+
+
+def test_answer_position_and_context_bins() -> None:
+    from lara.report.views import accuracy_by_position, answer_position, context_bin, fmt_tokens
+
+    assert answer_position({"metadata": {"context_order": 2}}) == (2.0, "segment 2")
+    assert answer_position({"metadata": {"context_order": "full"}}) is None  # whole-document questions
+    assert answer_position({"metadata": {"depth": 0.25}}) == (0.25, "depth 0.25")  # synthetic task
+    assert context_bin(37414) == (32768, 65536) and fmt_tokens(32768) == "32k" and context_bin(0) == (0, 0)
+    recs = [{"task": "synthetic", "category": "location", "runner": "lc", "model_id": "m", "metadata": {"depth": d},
+             "score": s, "score_status": "ok"} for d, s in ((0.5, 1.0), (0.5, 0.0), (0.0, 1.0))]
+    pts = {p.x: p for p in accuracy_by_position(recs)}
+    assert pts[0.5].mean == 0.5 and pts[0.5].n == 2 and pts[0.0].mean == 1.0
