@@ -116,7 +116,7 @@ def cell_stats(records: Iterable[Mapping[str, Any]]) -> dict[CellKey, CellStats]
         task = normalise_task(rec.get("category"))
         if mode is None or task is None or not rec.get("length"):
             continue
-        key = (str(rec.get("model") or ""), mode, str(rec["length"]), str(rec.get("context_type") or ""), task)
+        key = (str(rec.get("model_id") or rec.get("model") or ""), mode, str(rec["length"]), str(rec.get("context_type") or ""), task)
         cells[key] = cells[key].add(record_outcome(rec), rec.get("score"))
     return dict(cells)
 
