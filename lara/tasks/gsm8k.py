@@ -98,7 +98,7 @@ class GSM8KTask:
     default_scorer = "gsm8k"
 
     def __init__(self, data_dir: str | None = None, split: str = "test", prompt_style: str = "demos",
-                 max_demos: int | None = 64, train_split: str = "train") -> None:
+                 max_demos: int | None = 16, train_split: str = "train") -> None:
         if prompt_style not in STYLES:
             raise ValueError(f"unknown prompt_style {prompt_style!r}; valid: {', '.join(STYLES)}")
         if max_demos is not None and max_demos < 0:

@@ -109,7 +109,12 @@ class ICD10UroTask:
     default_scorer = "icd10"
 
     def __init__(self, data_path: str | None = None, step: str = "coding", catalogue: str | None = None,
-                 split: str = "eval") -> None:
+                 split: str = "eval", data_dir: str | None = None) -> None:
+        if data_dir and not data_path:  # `lara run --data-dir`: a folder holding the eval file
+            found = sorted(Path(data_dir).glob("*.parquet")) + sorted(Path(data_dir).glob("*.jsonl"))
+            if not found:
+                raise FileNotFoundError(f"no .parquet or .jsonl file in {data_dir}")
+            data_path = str(found[0])
         if step not in STEPS:
             raise ValueError(f"unknown step {step!r}; valid: {', '.join(STEPS)}")
         self.data_path, self.step, self.split = data_path, step, split

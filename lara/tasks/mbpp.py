@@ -105,7 +105,7 @@ class MBPPTask:
     default_scorer = "mbpp_pass"
 
     def __init__(self, data_dir: str | None = None, variant: str = "full", split: str = "test",
-                 prompt_style: str = "demos", max_demos: int | None = 32) -> None:
+                 prompt_style: str = "demos", max_demos: int | None = 8) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
         if prompt_style not in STYLES:
