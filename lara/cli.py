@@ -55,7 +55,14 @@ def run(
     task: str = typer.Option("synthetic", "--task", "-t", help="Task preset or registered task (see `lara tasks`)."),
     runner: str = typer.Option("lc,rag", "--runner", "-r", help="Comma-separated runner presets (see `lara runners`)."),
     model: str = typer.Option("local", "--model", "-m", help="local | openai:<model> | replay:<predictions dir> (see `lara models`)."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."),
+    base_url: Optional[List[str]] = typer.Option(
+        None, "--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; repeat for replicas (document affinity + failover)."
+    ),
+    shard: Optional[str] = typer.Option(None, "--shard", help="Run shard i of N (i/N), split by document; own folder; combine with `lara merge`."),
+    executor: str = typer.Option("local", "--executor", help="local | ray (Ray actors; joins a cluster or starts a local Ray)."),
+    prefix_cache_tokens: Optional[str] = typer.Option(
+        None, "--prefix-cache-tokens", help="Server prefix-cache size (e.g. 2M): bounds the distinct documents in flight."
+    ),
     max_connections: int = typer.Option(8, "--max-connections", help="Concurrent requests per endpoint."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Run only the first N samples."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Task data folder (sets the task's data_dir)."),
@@ -84,7 +91,14 @@ def run(
             tparams["data_dir"] = str(data_dir)
         mparams = parse_kv(model_param)
         if base_url:
-            mparams["base_url"] = base_url
+            mparams["base_url"] = base_url[0] if len(base_url) == 1 else list(base_url)
+        from lara.config import parse_tokens
+        from lara.sharding import parse_shard
+
+        shard_t = parse_shard(shard) if shard else None
+        pct = parse_tokens(prefix_cache_tokens) if prefix_cache_tokens else None
+        if executor not in ("local", "ray"):
+            raise ValueError(f"unknown executor {executor!r}; valid: local, ray")
         sparams = {}
         if judge:
             sparams["judge"] = judge
@@ -109,6 +123,7 @@ def run(
             result = run_engine(
                 spec, output_root=output, max_connections=max_connections, log_prompts=log_prompts,
                 progress=RichProgress(label), use_cache=not no_cache,
+                shard=shard_t, executor=executor, prefix_cache_tokens=pct,
             )
         except KeyboardInterrupt:
             _fail("interrupted: finished samples are saved; rerun the same command to resume", 130)
@@ -136,7 +151,8 @@ def resume(run_dir: Path = typer.Argument(..., help="A run folder (holds run.jso
     if not info:
         _fail(f"{run_dir} has no run.json")
     spec = RunSpec.from_json(info["spec"])
-    result = run_engine(spec, output_root=run_dir.parent, progress=RichProgress(spec.run_id()))
+    shard = tuple(info["shard"]) if info.get("shard") else None
+    result = run_engine(spec, output_root=run_dir.parent, progress=RichProgress(spec.run_id()), shard=shard)
     _print_leaderboard([result.run_dir], style="default", fmt="rich")
 
 

@@ -26,6 +26,7 @@ PRESET_KINDS = ("tasks", "runners", "retrievers")
 NON_SEMANTIC = {
     "max_connections", "timeout_s", "log_prompts", "output_dir", "progress",
     "max_retries", "backoff_base_s", "max_backoff_s", "max_retry_after_s", "api_key_env",
+    "cooldown_s", "replica_retries", "max_failovers",
 }
 SECRET_KEY_RE = re.compile(r"(api[_-]?key|secret|password|authorization|^token$|_token$)", re.I)
 
