@@ -58,7 +58,7 @@ def run(
     base_url: Optional[List[str]] = typer.Option(
         None, "--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; repeat for replicas (document affinity + failover)."
     ),
-    shard: Optional[str] = typer.Option(None, "--shard", help="Run shard i of N (i/N), split by document; own folder; combine with `lara merge`."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="Run shard i of N (i/N, i from 0), split by document; own folder; combine with `lara merge`."),
     executor: str = typer.Option("local", "--executor", help="local | ray (Ray actors; joins a cluster or starts a local Ray)."),
     prefix_cache_tokens: Optional[str] = typer.Option(
         None, "--prefix-cache-tokens", help="Server prefix-cache size (e.g. 2M): bounds the distinct documents in flight."
