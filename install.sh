@@ -6,9 +6,10 @@ cd "$(dirname "$0")"
 PYTHON="${PYTHON:-python3}"
 
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-  # bubblewrap: the sandbox for generated code (MBPP); chromium: the browser test of the HTML report.
-  echo "[install] apt-get: bubblewrap chromium"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap chromium >/dev/null) \
+  # bubblewrap: the sandbox for generated code (MBPP), which runs Debian's python3 (readable by uid
+  # nobody); chromium: the browser test of the HTML report.
+  echo "[install] apt-get: bubblewrap chromium python3"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap chromium python3 >/dev/null) \
     || echo "[install] WARNING: apt-get failed; sandbox/browser tests will be skipped with a reason"
 fi
 

@@ -72,6 +72,10 @@ def run(
     task_param: Optional[List[str]] = typer.Option(None, "--task-param", "-T", help="Task parameter key=value (repeatable)."),
     runner_param: Optional[List[str]] = typer.Option(None, "--runner-param", "-R", help="Runner parameter key=value (repeatable)."),
     model_param: Optional[List[str]] = typer.Option(None, "--model-param", "-M", help="Backend parameter key=value (repeatable)."),
+    scorer_param: Optional[List[str]] = typer.Option(None, "--scorer-param", "-S", help="Scorer parameter key=value (repeatable)."),
+    unsafe_exec: bool = typer.Option(
+        False, "--unsafe-exec", help="Run generated code WITHOUT the bubblewrap sandbox (plain subprocess). Dangerous."
+    ),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Generation budget per call."),
     temperature: Optional[float] = typer.Option(None, "--temperature"),
     output: Path = typer.Option(Path("results"), "--output", "-o", help="Results root folder."),
@@ -99,7 +103,13 @@ def run(
         pct = parse_tokens(prefix_cache_tokens) if prefix_cache_tokens else None
         if executor not in ("local", "ray"):
             raise ValueError(f"unknown executor {executor!r}; valid: local, ray")
-        sparams = {}
+        sparams = parse_kv(scorer_param)
+        if unsafe_exec:
+            typer.secho(
+                "WARNING: --unsafe-exec runs model-generated code outside the sandbox, with your user's rights.",
+                fg=typer.colors.RED, err=True,
+            )
+            sparams["unsafe"] = True
         if judge:
             sparams["judge"] = judge
         if judge_base_url:
