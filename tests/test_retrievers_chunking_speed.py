@@ -55,3 +55,34 @@ def test_cl100k_count_handles_lone_surrogates() -> None:
     bad = "caf\udce9 cr\ud800me"
     assert tok.count(bad) == tok.count("caf\ufffd cr\ufffdme") == len(tok.encode(bad))
     assert tok.count("plain text, twice.") == len(tok.encode("plain text, twice."))
+    texts = ["plain text, twice.", bad, "", "Ünïcode 北京。"]
+    assert tok.count_many(texts) == [tok.count(t) for t in texts]
+    assert tok.count_many(texts[:1] + texts[2:]) == [tok.count(t) for t in texts[:1] + texts[2:]]
+
+
+def test_chunks_identical_with_and_without_count_many() -> None:
+    """The batched count path (cl100k) and the per-text path (a tokenizer without count_many)
+    chunk alike, over-long sentences included."""
+    pytest.importorskip("bpe_openai")
+    from lara.retrievers.chunking import SentenceChunker
+    from lara.tokenizers_cl100k import cl100k
+
+    class CountOnly:  # cl100k without count_many
+        name = "cl100k-plain"
+
+        def __init__(self) -> None:
+            self._t = cl100k()
+
+        def count(self, text: str) -> int:
+            return self._t.count(text)
+
+        def encode(self, text: str) -> list[int]:
+            return self._t.encode(text)
+
+        def decode(self, ids) -> str:  # noqa: ANN001
+            return self._t.decode(ids)
+
+    text = " ".join(f"Sentence {i} about topic {i % 5}." for i in range(300)) + "\n" + "word " * 900 + "\nEnd."
+    fast = SentenceChunker(60, 10, cl100k()).chunk_text("d", text)
+    plain = SentenceChunker(60, 10, CountOnly()).chunk_text("d", text)
+    assert fast == plain and len(fast) > 20

@@ -71,7 +71,7 @@ class BM25Retriever:
         if self.method in FAST_METHODS:
             self._bm25.scores = build_scores(ids, lengths, len(vocab), self.k1, self.b, self.method)
             self._bm25.vocab_dict = vocab
-            self._bm25.unique_token_ids_set = set(vocab.values())
+            self._bm25.unique_token_ids_set = set(range(len(vocab)))  # ids are 0..len-1
             self._bm25.nonoccurrence_array = None
         else:
             from bm25s.tokenization import Tokenized

@@ -54,8 +54,10 @@ def word_ids(texts: Sequence[str], stopwords: Iterable[str]) -> tuple[Any, list[
     else:
         lengths = counts
     arr -= n_skip - 1  # the first real word gets id 1, as with stopwords never numbered
+    # Words were numbered in insertion order, so the real ones are the keys after the stopwords.
+    words = list(vocab)[n_skip:]
     out = {"": 0}
-    out.update((w, i - n_skip + 1) for w, i in vocab.items() if i >= n_skip)
+    out.update(zip(words, range(1, len(words) + 1)))
     return arr, lengths, out
 
 
