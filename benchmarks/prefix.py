@@ -13,7 +13,9 @@ approximation); prompts over the paper's 127k limit are cut in the middle like t
 
 Printed: prefilled tokens / unique-prefix tokens (the minimum any cache could prefill: each distinct
 block once) for (a) the dataset order shuffled, FIFO dispatch, and (b) lara.scheduling's
-``prefix_warm`` dispatcher bounded by the cache size; also the simulated makespan ratio.
+``prefix_warm`` dispatcher bounded by the cache size, built exactly as the engine builds it
+(:func:`lara.scheduling.dispatcher_for`: the task's ``prefix_key`` hook, which splits a truncated
+document's questions by kept-tail alignment); also the simulated makespan ratio.
 
     python benchmarks/prefix.py [--data-dir DIR] [--capacity-tokens 2000000] [--concurrency 16]
 """
@@ -32,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lara.scheduling import OrderPolicy, PrefixDispatcher, document_key  # noqa: E402
+from lara.scheduling import OrderPolicy, dispatcher_for, document_key  # noqa: E402
 
 BLOCK = 16
 
@@ -63,7 +65,8 @@ class BlockIds:
         return out
 
 
-def build_stream(data_dir: str | None, limit: int | None) -> list[Request]:
+def build_stream(data_dir: str | None, limit: int | None) -> tuple[list[Request], object, object]:
+    """The requests, plus the task and tokenizer (the scheduler asks the task for prefix keys)."""
     from lara.tasks.lara import LaraTask, load_prompts
     from lara.tokens import get_tokenizer
 
@@ -93,7 +96,7 @@ def build_stream(data_dir: str | None, limit: int | None) -> list[Request]:
         same = min(len(head_blocks), agree // BLOCK)  # reuse the document's chain, then continue it
         blocks = head_blocks[:same] + ids.chain(toks, head_blocks[same - 1] if same else -1, same * BLOCK)
         out.append(Request(s, blocks, len(toks) % BLOCK))
-    return out
+    return out, task, tok
 
 
 class PrefixCache:
@@ -174,7 +177,7 @@ def main() -> None:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    reqs = build_stream(args.data_dir, args.limit)
+    reqs, task, tok = build_stream(args.data_dir, args.limit)
     unique = len({b for r in reqs for b in r.blocks}) * BLOCK + sum(r.partial for r in reqs)
     total = sum(r.tokens for r in reqs)
     print(f"# {len(reqs)} requests, {len({document_key(r.sample) for r in reqs})} documents, "
@@ -188,9 +191,11 @@ def main() -> None:
                              args.capacity_tokens, args.concurrency, args.decode_cost)
 
     by_id = {r.sample.id: r for r in reqs}
-    n_tokens = {r.sample.id: r.tokens for r in reqs}
     policy = OrderPolicy("prefix_warm", prefix_cache_tokens=args.capacity_tokens, cache_fill=args.cache_fill)
-    disp = PrefixDispatcher([r.sample for r in shuffled], policy, doc_tokens=lambda s: n_tokens[s.id])
+    # the engine's code path (lara.engine): the task's prefix_key hook, the default size estimate
+    t0 = time.perf_counter()
+    disp = dispatcher_for([r.sample for r in shuffled], policy, task, tok)
+    print(f"# dispatcher (prefix keys) built in {time.perf_counter() - t0:.2f}s", file=sys.stderr)
 
     def next_b():
         s = disp.next_ready()

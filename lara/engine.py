@@ -233,7 +233,7 @@ async def run_async(
 
     window = asyncio.Semaphore(max(4, 2 * max_connections))
     pending: set[asyncio.Task[None]] = set()
-    dispatcher = scheduling.PrefixDispatcher(todo, order)
+    dispatcher = scheduling.dispatcher_for(todo, order, task, ctx.tokenizer)  # task prefix_key hook
     wake = asyncio.Event()
 
     async def guarded(sample: Sample) -> None:

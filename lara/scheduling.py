@@ -10,6 +10,14 @@ GB, so a server holds only a few). It is a plain synchronous state machine, so t
 executor and ``benchmarks/prefix.py`` drive the very same object; :func:`adispatch` is the asyncio
 wrapper the engine uses.
 
+A task may refine what "shares a prefix" means with an optional hook ``prefix_key(sample,
+tokenizer) -> str | None`` (None: the document key). LaRA's LC truncation keeps the head and the
+tail of an over-long prompt, so two prompts on one document share a long prefix (head + the same
+tail slice) only when their questions have the same token length; its hook returns a key per tail
+alignment, and each such key gets its own warm request (:func:`dispatcher_for`). Groups whose
+documents start alike queue together and wait until one of them has warmed (then the rest warm side
+by side on the cached head), so the shared head is prefilled once.
+
 The affinity key of the sample being processed travels in the :data:`AFFINITY` context variable
 (set by the engine per sample task), so a multi-endpoint backend can send every request about one
 document to the same replica without changing the Backend protocol or the cache key.
@@ -20,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hashlib
+import logging
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -30,6 +39,8 @@ from lara.types import Sample
 ORDER_POLICIES = ("prefix_warm", "prefix_grouped", "dataset")
 CHARS_PER_TOKEN = 4.0  # estimate of a document's token count from its size (English prose, cl100k)
 HEAD_CHARS = 2048  # documents that start alike (e.g. LaRA paper files opening with the same paper)
+
+log = logging.getLogger(__name__)
 
 AFFINITY: contextvars.ContextVar[str | None] = contextvars.ContextVar("lara_affinity", default=None)
 
@@ -131,8 +142,9 @@ class PrefixDispatcher:
     ``done``); :attr:`exhausted` is True once every sample has been handed out.
 
     Policies: ``prefix_warm`` (one request per document, the rest after it finished; documents in
-    flight bounded by ``prefix_cache_tokens``; a document whose head equals that of a document still
-    warming waits for it, as their prompts share a prefix), ``prefix_grouped`` (document groups back
+    flight bounded by ``prefix_cache_tokens``; groups with equal heads queue together, and one whose
+    head no group has warmed yet waits while another group with that head is warming, as their
+    prompts share that head), ``prefix_grouped`` (document groups back
     to back, no waiting), ``dataset`` (the given order).
     """
 
@@ -142,6 +154,7 @@ class PrefixDispatcher:
         policy: OrderPolicy = OrderPolicy(),
         doc_tokens: Callable[[Sample], int] = estimate_doc_tokens,
         doc_head: Callable[[Sample], str] = head_key,
+        prefix_key: Callable[[Sample], str] = document_key,
     ) -> None:
         self.policy = policy
         items = list(samples)
@@ -153,9 +166,14 @@ class PrefixDispatcher:
             self._flat = None
             by_key: OrderedDict[str, list[Sample]] = OrderedDict()
             for s in items:
-                by_key.setdefault(document_key(s), []).append(s)
+                by_key.setdefault(prefix_key(s), []).append(s)
             warm = policy.name == "prefix_warm"
-            self._groups = [_Group(k, g, doc_tokens(g[0]), doc_head(g[0]) if warm else k) for k, g in by_key.items()]
+            groups = [_Group(k, g, doc_tokens(g[0]), doc_head(g[0]) if warm else k) for k, g in by_key.items()]
+            # groups with equal heads queue together (stable), so their shared head is still cached
+            rank: dict[str, int] = {}
+            for g in groups:
+                rank.setdefault(g.head, len(rank))
+            self._groups = sorted(groups, key=lambda g: rank[g.head])
             self._left = len(items)
         self._open: list[_Group] = []  # groups with a dispatched warm request and unfinished samples
         self._pending: list[_Group] = list(self._groups)  # groups not yet opened, in order
@@ -163,6 +181,7 @@ class PrefixDispatcher:
         self.in_flight = 0
         self.max_docs_open = 0
         self._rr = 0  # round-robin position over open documents
+        self._warm_heads: set[str] = set()  # heads some group has warmed (cached, shared by the rest)
 
     @property
     def exhausted(self) -> bool:
@@ -204,8 +223,10 @@ class PrefixDispatcher:
                 self._rr = start + j + 1
                 return self._take(g)
         # 2) open the next document with its warm request, if the cache bound allows; skip (for now)
-        #    documents whose head matches one still warming: they will reuse its prefix
-        warming = {g.head for g in self._open if not g.warmed} if warm else set()
+        #    documents whose head matches one still warming, unless a group with that head has
+        #    already warmed: they will reuse its prefix (which holds the head only, so once it is
+        #    cached, e.g. the tail alignments of one truncated document warm side by side)
+        warming = {g.head for g in self._open if not g.warmed} - self._warm_heads if warm else set()
         for i, g in enumerate(self._pending):
             if g.head in warming:
                 continue
@@ -225,6 +246,7 @@ class PrefixDispatcher:
         g.running -= 1
         g.finished += 1
         g.warmed = True
+        self._warm_heads.add(g.head)
         if g.finished == len(g.samples):
             self._open.remove(g)
 
@@ -237,6 +259,30 @@ class PrefixDispatcher:
             out.append(s)
             self.done(s)
         return out
+
+
+def task_prefix_key(task: Any, tokenizer: Any, policy: OrderPolicy) -> Callable[[Sample], str]:
+    """The grouping key for warm-first dispatch: the task's ``prefix_key`` hook when it has one (and
+    the policy warms), else :func:`document_key`. Only ``prefix_warm`` uses it: grouped dispatch keeps
+    whole documents together (a finer key would only interleave them)."""
+    hook = getattr(task, "prefix_key", None)
+    if hook is None or tokenizer is None or policy.name != "prefix_warm":
+        return document_key
+
+    def key(sample: Sample) -> str:
+        try:
+            return hook(sample, tokenizer) or document_key(sample)
+        except Exception:  # noqa: BLE001 - a hint only: the sample's own run reports the failure
+            log.debug("prefix_key failed for %s", sample.id, exc_info=True)
+            return document_key(sample)
+
+    return key
+
+
+def dispatcher_for(samples: Iterable[Sample], policy: OrderPolicy, task: Any = None, tokenizer: Any = None,
+                   **kwargs: Any) -> PrefixDispatcher:
+    """The dispatcher a run uses (engine and benchmarks/prefix.py): the task's prefix key, if any."""
+    return PrefixDispatcher(samples, policy, prefix_key=task_prefix_key(task, tokenizer, policy), **kwargs)
 
 
 async def adispatch(dispatcher: PrefixDispatcher, wake: asyncio.Event) -> Sample | None:

@@ -131,6 +131,7 @@ class LaraTask:
         limit = lc_max_prompt_tokens if lc_max_prompt_tokens is not None else load_prompts()["lc_max_prompt_tokens"]
         self.lc_max_prompt_tokens = int(limit)
         self._samples: list[Sample] | None = None
+        self._heads: dict[tuple[str, str], list[int | None]] = {}  # (doc, type) -> [bytes, tokens]
 
     # -- loading -----------------------------------------------------------------------------
     def samples(self) -> list[Sample]:
@@ -239,6 +240,41 @@ class LaraTask:
         kept = cut[len(prefix): len(cut) - len(suffix)]
         return ContextBlock(mode="long_context", text=kept), TruncationReport("middle", len(ids), limit, len(ids) - limit)
 
+    def prefix_key(self, sample: Sample, tokenizer: Any) -> str | None:
+        """Scheduling hint (lara.scheduling): what this sample's LC prompt shares a prefix with.
+
+        A prompt that fits keeps its whole document, so the document key applies (None). A prompt
+        that :meth:`fit_context` cuts keeps the head and the last ``limit - limit // 2`` tokens, so
+        where its kept tail starts in the document depends on the question's token count: prompts
+        share head + tail slice only when those counts are equal, hence the key ``doc#tail<n>``.
+        The prompt is split before ``Question:`` (a newline-then-letter point, where cl100k counts
+        add up exactly, see :func:`lara.tokenizers_cl100k.stable_split`); the head (template +
+        document) is counted once per document, only when its UTF-8 size (an upper bound on the
+        token count) could exceed the limit; each question tail is short. The limit is the paper's
+        ``lc_max_prompt_tokens``; a smaller model window cuts more prompts than this key knows of,
+        which only makes the schedule less cache-friendly, never wrong.
+        """
+        if not sample.documents:
+            return None
+        ctype = sample.metadata["context_type"]
+        prefix, _, suffix = load_prompts()["long_context"][ctype].partition("{context}")
+        at = suffix.find("Question")
+        at = at if at > 0 else 0
+        doc = sample.documents[0]
+        head = self._heads.get((doc.id, ctype))
+        if head is None:
+            text = prefix + doc.load_text() + suffix[:at]
+            head = self._heads[(doc.id, ctype)] = [len(text.encode("utf-8")), None]
+        tail = suffix[at:].format(question=sample.question)
+        limit = self.lc_max_prompt_tokens
+        if head[0] + len(tail.encode("utf-8")) <= limit:  # a token is at least one byte
+            return None
+        if head[1] is None:
+            head[1] = tokenizer.count(prefix + doc.load_text() + suffix[:at])
+        n_tail = tokenizer.count(tail)
+        if head[1] + n_tail <= limit:
+            return None
+        return f"{doc.id}#tail{n_tail}"
 
 def lc_truncation_report(
     data_dir: str | os.PathLike[str] | None = None, limit: int | None = None, tokenizer: Any = None
