@@ -1,4 +1,8 @@
-"""The OpenAI-compatible backend against a real loopback HTTP server, through the real openai client."""
+"""The OpenAI-compatible backend against a real loopback HTTP server, over both transports.
+
+Every test runs once with the lean aiohttp transport and once through the real openai client: the
+two must behave the same (retries, timeouts, error kinds, usage, key hygiene).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,12 @@ from lara.types import GenerateConfig, Message
 
 FAST = {"backoff_base_s": 0.01, "max_backoff_s": 0.05, "tokenizer": "words"}
 MSGS = [Message("system", "You are a helpful assistant"), Message("user", "What is two plus two ?")]
+
+
+@pytest.fixture(autouse=True, params=["aiohttp", "openai"])
+def transport(request, monkeypatch):
+    monkeypatch.setitem(FAST, "transport", request.param)
+    return request.param
 
 
 def make(srv: LoopbackServer, limits: EndpointLimits | None = None, **params):
@@ -167,6 +177,8 @@ def test_missing_key_and_bad_params_are_clear(monkeypatch):
         build_backend("openai:m", {"base_url": "http://127.0.0.1:9/v1", "temprature": 1})
     with pytest.raises(TypeError, match="api_key_env"):
         build_backend("openai:m", {"base_url": "http://127.0.0.1:9/v1", "api_key": "sk-x"})
+    with pytest.raises(ValueError, match="transport"):
+        build_backend("openai:m", {"base_url": "http://127.0.0.1:9/v1", "transport": "curl"})
 
 
 def test_usage_missing_falls_back_to_tokenizer():
@@ -186,3 +198,13 @@ def test_server_in_separate_process_reports_stats_over_http():
         stats = srv.stats()
     assert stats["request_count"] == 3 and stats["faults_served"] == ["status"]
     assert stats["max_in_flight"] == 1 and stats["in_flight"] == 0
+
+
+def test_auto_transport_prefers_aiohttp_and_falls_back(monkeypatch):
+    import importlib.util
+
+    url = {"base_url": "http://127.0.0.1:9/v1"}
+    assert build_backend("openai:m", url).transport == "aiohttp"  # the default is "auto"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "aiohttp" else real(name, *a))
+    assert build_backend("openai:m", {**url, "transport": "auto"}).transport == "openai"
