@@ -11,9 +11,10 @@ Two transports with the same semantics (tests/test_backend_openai.py runs every 
 reply read with ``json.loads``) and ``openai`` (the openai library's client). ``transport="auto"``
 (the default) picks aiohttp when it is installed. Why: at evaluation concurrency the client's CPU
 capped throughput. Measured client CPU per request, 1,000 requests at 32 connections against the
-loopback server (backend only): openai library 1.9-2.1 ms, a plain httpx.AsyncClient 1.8 ms
-(httpcore's pool polls every idle socket on each checkout), aiohttp 0.7 ms; through the whole engine
-(benchmarks/dispatch.py, 2,000 requests, shared 2-core machine): 2.0 -> 1.0 ms per request.
+loopback server (backend alone, shared 2-core machine): openai library 1.9-2.1 ms, a plain
+httpx.AsyncClient 1.8 ms (httpcore's pool polls every idle socket on each checkout), aiohttp 0.4 ms
+(0.77 ms with trust_env, which reads ~/.netrc in a thread on every request). Figures for the whole
+engine (benchmarks/dispatch.py) are in the commit history and reports.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ pydantic parsing, and a connection pool that polls every idle socket on each che
 transport posts the chat-completions JSON itself and reads the reply with ``json.loads``; the retry
 policy, semaphore, key handling and error kinds stay in :mod:`lara.backends.openai_compat`, which
 uses either path. A plain httpx client was measured too and saved only ~15% (see that module).
-``trust_env`` keeps ``HTTPS_PROXY`` working as it does for the openai library.
+``HTTPS_PROXY``/``NO_PROXY`` are honoured (resolved once per session) as by the openai library.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class AiohttpTransport:
         self._pool_size = max(1, int(pool_size))
         self._timeout_s = timeout_s
         self._session: Any = None
+        self._proxy: dict[str, Any] = {}
         self._closer: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timeouts: dict[float, Any] = {}
@@ -67,8 +68,12 @@ class AiohttpTransport:
                     "Content-Type": "application/json",
                     "Accept": "application/json",
                 },
-                trust_env=True,  # HTTP(S)_PROXY like the openai library
+                cookie_jar=aiohttp.DummyCookieJar(),
+                # trust_env=True would look up ~/.netrc in a thread and re-parse the proxy
+                # environment on every request; the URL is fixed, so resolve the proxy once.
+                trust_env=False,
             )
+            self._proxy = _env_proxy(self._url_text)
             self._loop = loop
             # The engine does not close backends: close the session when asyncio.run cancels the
             # loop's remaining tasks at exit, instead of an "Unclosed client session" error at GC.
@@ -85,7 +90,9 @@ class AiohttpTransport:
 
     async def complete(self, body: bytes, timeout_s: float) -> dict[str, Any]:
         session = self._get_session()
-        async with session.post(self._url_text, data=body, timeout=self._timeout(timeout_s)) as resp:
+        async with session.post(
+            self._url_text, data=body, timeout=self._timeout(timeout_s), **self._proxy
+        ) as resp:
             content = await resp.read()
             status = resp.status
             if not 200 <= status < 300:
@@ -106,6 +113,18 @@ class AiohttpTransport:
             session, self._session = self._session, None
             if not session.closed:
                 await session.close()
+
+
+def _env_proxy(url: str) -> dict[str, Any]:
+    """``proxy``/``proxy_auth`` from HTTP(S)_PROXY and NO_PROXY, as the openai library honours them."""
+    from aiohttp.helpers import get_env_proxy_for_url
+    from yarl import URL
+
+    try:
+        proxy, auth = get_env_proxy_for_url(URL(url))
+    except LookupError:
+        return {}
+    return {"proxy": proxy, "proxy_auth": auth}
 
 
 async def _close_on_cancel(session: Any) -> None:
