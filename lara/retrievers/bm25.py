@@ -3,10 +3,9 @@
 Tokenisation is done here rather than by ``bm25s.tokenize``: the same rule (lower-cased runs of two
 or more word characters, stopwords dropped) but a simpler regex. For the Lucene and Robertson
 variants the score matrix is built here too (:mod:`lara.retrievers.bm25_index`, vectorised numpy,
-bit-identical to ``bm25s.BM25.index``; on LaRA's 16k chunks the
-matrix takes ~0.15 s CPU instead of ~1.3 s, ``index()`` as a whole ~2.0 s instead of ~3.2 s) and handed to a
-``bm25s.BM25`` object, so queries are scored and ranked by bm25s itself. Other methods index
-through bm25s.
+bit-identical to ``bm25s.BM25.index``: on LaRA's 16k chunks the matrix takes ~0.15 s CPU instead of
+~1.3 s, ``index()`` as a whole ~2.0 s instead of ~3.2 s) and handed to a ``bm25s.BM25`` object, so
+queries are still scored and ranked by bm25s. Other methods index through bm25s.
 """
 
 from __future__ import annotations
