@@ -7,6 +7,7 @@ cheap to copy between asyncio tasks and trivially serialisable with ``to_dict``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
@@ -15,14 +16,10 @@ ScoreStatus = Literal["ok", "unparsed", "error", "skipped"]
 ContextMode = Literal["long_context", "rag", "none"]
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
+@functools.lru_cache(maxsize=None)
 def _field_names(cls: type) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:  # dataclasses.fields() is slow; records are serialised on the hot path
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return names
+    """dataclasses.fields() is slow and records are serialised on the hot path: memoise per class."""
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def to_dict(obj: Any) -> Any:
