@@ -130,7 +130,7 @@ def test_env_data_dir_and_missing(fixture_dir: Path, monkeypatch: pytest.MonkeyP
 def test_corrupt_line_names_path_and_line(fixture_dir: Path) -> None:
     p = fixture_dir / "datasets" / "query" / "32k_book_comp.jsonl"
     p.write_text(p.read_text(encoding="utf-8") + '\n{"file": "Carol.txt", "question": ', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"32k_book_comp\.jsonl:2: corrupt JSON"):
+    with pytest.raises(ValueError, match=r"32k_book_comp\.jsonl:2: malformed JSON"):
         LaraTask(data_dir=str(fixture_dir), lengths=["32k"]).samples()
 
 

@@ -62,7 +62,7 @@ def is_loopback(base_url: str | None) -> bool:
 
 
 class OpenAICompatBackend:
-    """Chat model behind an OpenAI-compatible HTTP endpoint (registered as ``openai``)."""
+    """OpenAI-compatible chat server (OpenAI, vLLM, llama.cpp); key from $OPENAI_API_KEY."""
 
     def __init__(
         self,
@@ -340,24 +340,5 @@ def _short(exc: BaseException, n: int = 300) -> str:
     return text if len(text) <= n else text[:n] + "..."
 
 
-@backends.register("openai", aliases=("openai_compat",))
-def openai_backend(
-    limits: EndpointLimits,
-    model: str,
-    base_url: str | None = None,
-    api_key_env: str = "OPENAI_API_KEY",
-    max_connections: int = 8,
-    timeout_s: float = 120,
-    max_retries: int = 5,
-    guided_decoding: bool = False,
-    context_window: int | None = None,
-    tokenizer: str = "cl100k",
-    **extra: Any,
-) -> OpenAICompatBackend:
-    """OpenAI-compatible chat server (OpenAI, vLLM, llama.cpp); key from $OPENAI_API_KEY."""
-    return OpenAICompatBackend(
-        limits, model, base_url=base_url, api_key_env=api_key_env,
-        max_connections=max_connections, timeout_s=timeout_s, max_retries=max_retries,
-        guided_decoding=guided_decoding, context_window=context_window, tokenizer=tokenizer,
-        **extra,
-    )
+# The class is its own factory: ``(limits, model, **params)`` as every backend.
+backends.register("openai", aliases=("openai_compat",))(OpenAICompatBackend)

@@ -23,7 +23,6 @@ Recorded JSON ``false`` predictions (upstream API failures) raise ``BackendError
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from lara.jsonl import DataError, read_jsonl
 from lara.backends.base import BackendError, EndpointLimits
 from lara.registry import backends
 from lara.tokenizers_cl100k import stable_split
@@ -133,19 +133,15 @@ class ReplayBackend:
                 log.warning("replay: ignoring %s (unexpected file name)", path)
                 continue
             mode = FILE_MODE[m.group(1)]
-            with path.open(encoding="utf-8") as fh:
-                for line_no, line in enumerate(fh, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise BackendError(f"replay: {path}:{line_no}: corrupt JSON: {exc.msg}") from exc
+            try:
+                for line_no, row in read_jsonl(path, what="replay predictions file"):
                     key = (mode, m.group("type"), row["question"])
                     index.setdefault(key, []).append(
                         Recorded(row.get("prediction"), m.group("len"), m.group("task"),
                                  row.get("file", ""), path.name, line_no)
                     )
+            except DataError as exc:
+                raise BackendError(f"replay: {exc}", kind="corrupt_data") from exc
         for key, rows in index.items():
             rows.sort(key=lambda r: (r.length, r.task, r.line))
             if len(rows) > 1:

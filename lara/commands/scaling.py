@@ -54,14 +54,9 @@ def _kv(items: Optional[List[str]], hint: str) -> dict[str, Any]:
 
 
 def _records(paths: list[Path]) -> list[dict]:
-    from lara.results.store import read_records
+    from lara.commands._common import records_from
 
-    out: list[dict] = []
-    for p in paths:
-        if not p.exists():
-            raise typer.BadParameter(f"no such file or folder: {p}")
-        out.extend(read_records(p))
-    return out
+    return records_from(paths)
 
 
 def best_per_budget_table(records: list[dict], budgets: list[int]) -> tuple[list, list]:

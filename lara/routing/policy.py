@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from lara.routing import allocation
-from lara.routing.types import STRATEGIES, Decision, RequestFeatures, normalize_model_id
+from lara.routing.types import Decision, RequestFeatures, normalize_model_id
 
 FORMAT = "lara.routing.policy"
 FORMAT_VERSION = 1

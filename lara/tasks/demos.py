@@ -9,37 +9,14 @@ one in half. Also JSONL reading with file:line errors, shared by the task loader
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 from lara.protocols import ContextBlock
+from lara.jsonl import DataError, read_jsonl  # noqa: F401 - re-exported for the tasks
 from lara.types import Chunk, Document, TruncationReport
 
 SEPARATOR = "\n\n"
-
-
-class DataError(ValueError):
-    """Malformed input data; the message names file and line."""
-
-
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for every non-blank line; a malformed line raises DataError."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"data file not found: {path}")
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: malformed JSON: {exc.msg}") from exc
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            yield lineno, obj
 
 
 def require(obj: dict[str, Any], key: str, where: str) -> Any:

@@ -12,12 +12,12 @@ questions carry ``comp_parts`` instead; paper files join 2–5 papers delimited 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from lara.jsonl import read_jsonl
 from lara.protocols import ContextBlock
 from lara.registry import tasks
 from lara.types import Document, Message, Sample, TruncationReport
@@ -78,26 +78,12 @@ def iter_query_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
     Parsed line by line so that at most one inline context slice (~43 KB) is alive at a time.
     """
-    try:
-        fh = path.open("r", encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"LaRA query file missing: {path}") from exc
-    with fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{line_no}: corrupt JSON line: {exc.msg}") from exc
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{line_no}: expected a JSON object")
-            row.pop("context", None)
-            del line
-            missing = [f for f in REQUIRED_FIELDS if f not in row]
-            if missing:
-                raise ValueError(f"{path}:{line_no}: missing field(s) {', '.join(missing)}")
-            yield line_no, row
+    for line_no, row in read_jsonl(path, what="LaRA query file"):
+        row.pop("context", None)
+        missing = [f for f in REQUIRED_FIELDS if f not in row]
+        if missing:
+            raise ValueError(f"{path}:{line_no}: missing field(s) {', '.join(missing)}")
+        yield line_no, row
 
 
 def _as_list(value: Any, name: str, valid: Sequence[str]) -> tuple[str, ...]:

@@ -1,0 +1,35 @@
+"""Reading JSONL data files with errors that name the file and line (one implementation for all)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+
+class DataError(ValueError):
+    """Malformed input data; the message names file and line."""
+
+
+def read_jsonl(path: str | Path, what: str = "data file") -> Iterator[tuple[int, dict[str, Any]]]:
+    """(1-based line number, object) for every non-blank line, parsed one line at a time.
+
+    A missing file raises FileNotFoundError naming ``what`` and the path; a malformed line or a
+    line that is not a JSON object raises DataError naming ``path:line``.
+    """
+    path = Path(path)
+    try:
+        fh = path.open(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{what} not found: {path}") from exc
+    with fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: malformed JSON: {exc.msg}") from exc
+            if not isinstance(obj, dict):
+                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            yield lineno, obj
