@@ -52,11 +52,17 @@ print(json.dumps({"wall": time.perf_counter() - t0, "cpu": time.process_time() -
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("LARA_DATA_DIR", "/work/shared/data/lara/datasets"))
+    """The LaRA ``datasets`` folder, resolved as the task does (LARA_DATA_DIR may name either level)."""
+    from lara.tasks.lara import resolve_data_dir
+
+    return resolve_data_dir()
 
 
 def lara_files(lengths: tuple[str, ...] = ("32k", "128k")) -> list[Path]:
-    return sorted(p for n in lengths for p in (data_dir() / n).glob("*/*") if p.is_file())
+    files = sorted(p for n in lengths for p in (data_dir() / n).glob("*/*") if p.is_file())
+    if not files:  # a ratio of two empty runs would be meaningless
+        raise SystemExit(f"no LaRA documents under {data_dir()} for {lengths}; set LARA_DATA_DIR")
+    return files
 
 
 def ensure_peer() -> Path | None:
