@@ -5,7 +5,7 @@ install:
 	./install.sh
 
 test:
-	.venv/bin/python -m pytest -q -p no:cacheprovider
+	.venv/bin/python -m pytest -q -rs -p no:cacheprovider
 
 bench:
 	for f in benchmarks/*.py; do echo "== $$f"; .venv/bin/python $$f || exit 1; done
