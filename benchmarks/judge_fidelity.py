@@ -12,7 +12,13 @@ Predictions recorded as JSON ``false`` (failed API calls upstream) are counted
 as the string "False", which the judge marks wrong; the paper only dropped failed *judge* calls.
 In the harness proper the scorer returns status "error" for a missing answer instead.
 
-Usage: ``python benchmarks/judge_fidelity.py [--data /work/shared/data] [--table]``
+Hold-out split (``--split dev|heldout|all``): the prediction folders sorted by name are split into
+even positions (0, 2, ...: the DEVELOPMENT half, whose cases rule changes may be designed on) and
+odd positions (the HELD-OUT half, not read while designing). Reporting each half separately shows
+whether a rule change generalises beyond the models it was designed on. The split is by folder
+position, not by table membership, so it stays fixed when table mappings change.
+
+Usage: ``python benchmarks/judge_fidelity.py [--data /work/shared/data] [--table] [--split all]``
 (data defaults to $LARA_SHARED_DATA, else ../shared/data next to the repository).
 """
 
@@ -53,12 +59,25 @@ def default_data() -> Path:
     return Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def score_predictions(pred_root: Path) -> tuple[list[dict], int]:
-    """Record dicts (the lara_table subset of the schema) for every prediction, and the number of
-    failed (JSON false) predictions."""
+SPLITS = ("all", "dev", "heldout")
+
+
+def split_folders(pred_root: Path, split: str = "all") -> list[Path]:
+    """Prediction folders of one half: sorted by name, dev = even positions, heldout = odd."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    folders = sorted(p for p in pred_root.iterdir() if p.is_dir())
+    if split == "all":
+        return folders
+    return folders[0::2] if split == "dev" else folders[1::2]
+
+
+def score_predictions(pred_root: Path, split: str = "all") -> tuple[list[dict], int]:
+    """Record dicts (the lara_table subset of the schema) for every prediction of the split, and the
+    number of failed (JSON false) predictions."""
     records: list[dict] = []
     failed = 0
-    for folder in sorted(p for p in pred_root.iterdir() if p.is_dir()):
+    for folder in split_folders(pred_root, split):
         for path in sorted(folder.glob("*.jsonl")):
             m = FILE_RE.match(path.name)
             if not m:
@@ -134,15 +153,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=default_data(), help="shared data folder")
     ap.add_argument("--table", action="store_true", help="also print our LaRA-style table")
+    ap.add_argument("--split", choices=SPLITS, default="all",
+                    help="model folders sorted by name: dev = even positions, heldout = odd, all = both")
     args = ap.parse_args()
     lara = args.data / "lara"
     if not (lara / "predictions").is_dir():
         sys.exit(f"no LaRA predictions under {lara} (set --data or LARA_SHARED_DATA)")
-    records, failed = score_predictions(lara / "predictions")
+    records, failed = score_predictions(lara / "predictions", args.split)
     ours = aggregate(records)
     figures = compare(ours, paper_table(lara / "paper_main_table.csv"))
     if args.table:
         print(render_markdown(ours))
+    print(f"judge_fidelity_split {args.split}")
+    print(f"judge_fidelity_models {' '.join(sorted({r['model'] for r in records}))}")
     print(f"judge_fidelity_predictions {len(records)}")
     print(f"failed_predictions {failed}")
     for key, value in figures.items():

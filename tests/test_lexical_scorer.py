@@ -85,6 +85,38 @@ def test_verdict_table(category: str, question: str, reference: str, answer: str
     assert value == expected, why
 
 
+# Book texts replace character names: an answer quoting the replacement names ("Frederick Hale" for
+# Winterbourne) is judged on what it says, not penalised for names absent from the reference; the
+# same answer about a paper (where a foreign name is a claim) is not given that allowance.
+# (question, reference, answer, context_type, expected value)
+BOOK_Q = "How do Winterbourne's interactions with Daisy at Vevey compare to those in Rome?"
+BOOK_R = ("At Vevey, Winterbourne is charmed by Daisy's sociability, but in Rome he becomes puzzled and "
+          "concerned by her impropriety.")
+RENAMED_RIGHT = ("At Vevey Frederick Hale, visiting Aunt Harlow Kensington, is charmed by Annie Lowell's "
+                 "sociability; later Frederick is puzzled by Annie in Rome.")
+RENAMED_WRONG = ("At Vevey Frederick Hale, visiting Aunt Harlow Kensington, is bored by Annie Lowell's "
+                 "company; later Frederick is delighted by Annie in Rome.")
+NAME_CASES = [
+    (BOOK_Q, BOOK_R, RENAMED_RIGHT, "book", 1),
+    (BOOK_Q, BOOK_R, RENAMED_RIGHT, "paper", 0),
+    (BOOK_Q, BOOK_R, RENAMED_WRONG, "book", 0),  # neutral names do not make a wrong answer right
+    (BOOK_Q, BOOK_R, RENAMED_WRONG, None, 0),
+    # a name the reference itself has still counts as support in book answers
+    ("What record did Miles buy for Stella and accidentally break?", "Little Shirley Beans, by Estelle Fletcher.",
+     "He bought the Little Shirley Beans record by Estelle Fletcher for his sister.", "book", 1),
+]
+
+
+@pytest.mark.parametrize("question,reference,answer,context_type,expected", NAME_CASES)
+def test_book_replacement_names_are_neutral(
+    question: str, reference: str, answer: str, context_type: str | None, expected: int
+) -> None:
+    category = "location" if "record" in question else "comparison"
+    value, status, why = lexical_verdict(question, answer, reference, category, context_type)
+    assert status == "ok"
+    assert value == expected, why
+
+
 def test_missing_answer_is_error_and_empty_answer_is_wrong() -> None:
     assert lexical_verdict("q?", None, "ref", "location")[:2] == (None, "error")
     assert lexical_verdict("q?", "   ", "ref", "location")[:2] == (0, "ok")
@@ -132,3 +164,23 @@ def test_registered_scorer_labels_itself_as_fallback() -> None:
     assert failed.status == "error" and failed.value is None
     with pytest.raises(TypeError):
         scorers.get("lexical")(threshold=0.5)
+
+
+def test_benchmark_split_halves_are_disjoint_and_complete(tmp_path) -> None:
+    """judge_fidelity --split: dev = even positions of the sorted model folders, heldout = odd."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "judge_fidelity.py"
+    spec = importlib.util.spec_from_file_location("judge_fidelity_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name in ("d-model", "a-model", "c-model", "b-model", "e-model"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "notes.txt").write_text("not a model folder")
+    names = lambda split: [p.name for p in module.split_folders(tmp_path, split)]  # noqa: E731
+    assert names("dev") == ["a-model", "c-model", "e-model"]
+    assert names("heldout") == ["b-model", "d-model"]
+    assert sorted(names("dev") + names("heldout")) == names("all")
+    with pytest.raises(ValueError):
+        module.split_folders(tmp_path, "test")

@@ -30,7 +30,10 @@ Rules (designed by reading LaRA questions/answers; not weights fitted to the pap
    whereas / compared to / ; ...), each side judged on its own distinctive words, because a
    comparison covering one side is wrong (coverage 0 on a side → wrong whatever the support).
    Support: share of the answer's informative words (and new numbers) found in the reference or
-   question (a concise correct answer says little, but nothing outside the reference). Correct
+   question (a concise correct answer says little, but nothing outside the reference); for book
+   texts the answer's proper names that the reference lacks are left out of it, because LaRA's
+   book texts replace character names and answers quote the replacements ("Mr. Peter (Julian)",
+   "Lady Caroline (Vivienne)"): such a name is no evidence either way. Correct
    when agreement >= 1/2 for location (short factual spans), >= 1/3 for reasoning and comparison
    (long paraphrased explanations).
 6. ``output.answer`` None → status "error" (a failed generation is an upstream failure, not a wrong
@@ -262,8 +265,8 @@ def lexical_verdict(
 ) -> tuple[int | None, str, str]:
     """(value 0/1 or None, status, explanation) for one LaRA item; see the module docstring.
 
-    ``context_type`` (book / financial / paper) is accepted for callers that have it; the rules do
-    not depend on it at present.
+    ``context_type`` (book / financial / paper): for "book" the answer's unknown proper names are
+    neutral in support (rule 5); other context types are judged alike.
     """
     if answer is None:
         return None, "error", "no answer (failed generation)"
@@ -312,6 +315,11 @@ def lexical_verdict(
     # question) has; a concise correct answer covers little of a long reference but says nothing
     # outside it.
     ans_inf = informative(answer, question)
+    if context_type == "book":
+        # LaRA's book texts replace character names, so the answer's names that the reference lacks
+        # (often the text's replacement names) are no evidence either way.
+        neutral = proper_names(answer) - set(content_words(reference))
+        ans_inf = [w for w in ans_inf if w not in neutral]
     known = set(content_words(reference)) | set(content_words(question))
     new_nums = [a for a in ans_nums if not any(number_match(q, [a]) for q in qnums)] if task != "location" else []
     ref_all = quantities(reference)
