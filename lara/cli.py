@@ -181,19 +181,10 @@ def _print_leaderboard(paths: list[Path], style: str, fmt: str, keys: tuple[str,
     keys = keys or DEFAULT_KEYS
     rows = aggregate(records, keys)
     if fmt == "rich":
-        from rich.console import Console
-        from rich.table import Table
+        from lara.commands._common import print_table
 
         header, body = table_rows(rows, keys)
-        table = Table(title="lara leaderboard (score in %, 95% bootstrap CI)")
-        for h in header:
-            table.add_column(h, justify="right" if h not in keys else "left")
-        for b in body:
-            table.add_row(*b)
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=200)
-        console.print(table)
+        print_table("lara leaderboard (score in %, 95% bootstrap CI)", header, body, left=keys)
     else:
         typer.echo(render(rows, keys, fmt))
 
@@ -210,13 +201,13 @@ def leaderboard(
 ) -> None:
     """Aggregate runs into a table: n, score, 95% CI, errors, skipped, unparsed."""
     if best_per_budget:
-        from lara.commands.scaling import _print_best, best_per_budget_table
+        from lara.commands.scaling import print_best, best_per_budget_table
         from lara.config import parse_tokens
         from lara.results.store import read_records
 
         records = [r for p in paths for r in read_records(p)]
         _, rows = best_per_budget_table(records, [parse_tokens(b) for b in _split(best_per_budget)])
-        _print_best(rows, "json" if fmt == "json" else "rich")
+        print_best(rows, "json" if fmt == "json" else "rich")
         return
     try:
         _print_leaderboard(list(paths), style=style, fmt=fmt, keys=tuple(_split(by)) if by else None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Iterable, Sequence
 
 import typer
 
@@ -17,3 +18,25 @@ def records_from(paths: list[Path]) -> list[dict]:
             raise typer.BadParameter(f"no such file or folder: {p}")
         out.extend(read_records(p))
     return out
+
+
+def wide_console() -> Any:
+    """The terminal's console, or a 200-column one when output is piped (rich defaults to 80)."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+def print_table(title: str, header: Sequence[str], rows: Iterable[Sequence[str]],
+                left: Iterable[str] | None = None) -> None:
+    """A rich table; columns named in ``left`` are left-aligned and the rest right (all left if None)."""
+    from rich.table import Table
+
+    left_set = set(header if left is None else left)
+    table = Table(title=title)
+    for h in header:
+        table.add_column(h, justify="left" if h in left_set else "right")
+    for r in rows:
+        table.add_row(*r)
+    wide_console().print(table)

@@ -38,18 +38,9 @@ def _usage_line(usage: dict[str, int]) -> str:
 
 
 def _table(title: str, header: list[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from lara.commands._common import print_table
 
-    t = Table(title=title)
-    for h in header:
-        t.add_column(h)
-    for r in rows:
-        t.add_row(*r)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
-    console.print(t)
+    print_table(title, header, rows)
 
 
 def _judge_params(items: Optional[List[str]]) -> dict[str, Any]:

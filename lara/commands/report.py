@@ -98,9 +98,6 @@ def register(app: typer.Typer) -> None:
             return
         if fmt != "rich":
             raise typer.BadParameter(f"unknown format {fmt!r}; valid: rich, json")
-        from rich.console import Console
+        from lara.commands._common import wide_console
 
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=200)
-        print_diff(result, console, max_rows=None if limit == 0 else limit)
+        print_diff(result, wide_console(), max_rows=None if limit == 0 else limit)

@@ -67,7 +67,7 @@ def best_per_budget_table(records: list[dict], budgets: list[int]) -> tuple[list
     return results, best_per_budget(results, budgets)
 
 
-def _print_best(rows: list, fmt: str = "rich") -> None:
+def print_best(rows: list, fmt: str = "rich") -> None:
     from lara.allocation.sweep import fmt_tokens
 
     if fmt == "json":
@@ -151,7 +151,7 @@ def register(app: typer.Typer) -> None:
         console.print(f"ran {len(res.runs)} configuration(s): {calls} model call(s), {hits} cache hit(s); manifest {res.manifest}")
         records = _records([Path(r.run_dir) for r in res.runs]) if res.runs else []
         results, rows = best_per_budget_table(records, budgets)
-        _print_best(rows)
+        print_best(rows)
         if plot and results:
             from lara.allocation.plot import plot_scaling
 
@@ -175,7 +175,7 @@ def register(app: typer.Typer) -> None:
         res, rows = best_per_budget_table(_records(results), budgets)
         if not res:
             raise typer.BadParameter("no drag/iterdrag records found")
-        _print_best(rows, fmt)
+        print_best(rows, fmt)
         if plot:
             from lara.allocation.model import load_params
             from lara.allocation.plot import plot_scaling
