@@ -44,29 +44,19 @@ class RunResult:
     records_written: int
 
 
-def _call_with_supported(factory: Any, kwargs: dict[str, Any], optional: dict[str, Any]) -> Any:
-    """Pass ``optional`` kwargs only to factories that accept them (e.g. limits, max_connections)."""
+def _accepts(factory: Any, name: str) -> bool:
+    """Whether a factory names ``name`` as a parameter (judge scorers take the shared limits)."""
     try:
-        params = inspect.signature(factory).parameters
-        accepts_var = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        return name in inspect.signature(factory).parameters
     except (TypeError, ValueError):
-        params, accepts_var = {}, False
-    extra = {k: v for k, v in optional.items() if k in params and k not in kwargs}
-    if accepts_var and "limits" in optional and "limits" not in params:
-        extra.pop("limits", None)
-    return factory(**kwargs, **extra)
-
-
-def prefix_order(samples: list[Sample]) -> list[Sample]:
-    """Group samples that share a document, keeping first-appearance order (stable)."""
-    return scheduling.grouped_order(samples)
+        return False
 
 
 def build_run_backend(spec: RunSpec, limits: EndpointLimits, max_connections: int) -> Any:
     """The spec's model backend; a list ``base_url`` becomes replicas (lara.backends.multi)."""
     params = dict(spec.model_params)
     factory = registry.backends.get(parse_model(spec.model)[0])
-    if "max_connections" in inspect.signature(factory).parameters:
+    if _accepts(factory, "max_connections"):
         params.setdefault("max_connections", max_connections)
     if isinstance(params.get("base_url"), (list, tuple)):
         from lara.backends.multi import build_multi
@@ -135,9 +125,11 @@ async def run_async(
     cache = ResponseCache() if use_cache else None
     model_backend = CachedBackend(backend, cache) if cache else backend
     scorer_name = spec.scorer or task.default_scorer
-    scorer = _call_with_supported(
-        registry.scorers.get(scorer_name), dict(spec.scorer_params), {"limits": limits}
-    )
+    scorer_factory = registry.scorers.get(scorer_name)
+    scorer_params = dict(spec.scorer_params)
+    if _accepts(scorer_factory, "limits"):
+        scorer_params.setdefault("limits", limits)
+    scorer = scorer_factory(**scorer_params)
 
     run_id = spec.run_id()
     spec_hash = spec.spec_hash()
