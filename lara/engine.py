@@ -225,7 +225,8 @@ async def run_async(
 
     window = asyncio.Semaphore(max(4, 2 * max_connections))
     pending: set[asyncio.Task[None]] = set()
-    dispatcher = scheduling.dispatcher_for(todo, order, task, ctx.tokenizer)  # task prefix_key hook
+    # Ray actors dispatch their own share; locally the task's prefix_key hook orders the queue.
+    dispatcher = scheduling.dispatcher_for([] if executor == "ray" else todo, order, task, ctx.tokenizer)
     wake = asyncio.Event()
 
     async def guarded(sample: Sample) -> None:
@@ -242,7 +243,6 @@ async def run_async(
 
             await run_on_ray(spec, todo, writer.write, order=order, max_connections=max_connections,
                              log_prompts=log_prompts, use_cache=use_cache, progress=progress)
-            dispatcher = scheduling.PrefixDispatcher([], order)
         while True:
             await window.acquire()
             sample = await scheduling.adispatch(dispatcher, wake)
