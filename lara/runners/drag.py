@@ -27,9 +27,9 @@ from typing import Any, Sequence
 from lara.protocols import RunContext
 from lara.registry import runners
 from lara.runners import budget as B
-from lara.runners.long_context import messages_hash
+from lara.runners._steps import generate_step
 from lara.runners.rag import RagRunner
-from lara.types import Chunk, GenerateConfig, Message, RetrievedRef, RunOutput, Sample, ScoredChunk, Step
+from lara.types import Chunk, Message, RetrievedRef, RunOutput, Sample, ScoredChunk, Step
 
 DEMO_SOURCES = ("auto", "train", "file", "task", "none")
 INSTRUCTION = (
@@ -232,14 +232,6 @@ class DragBase:
         raise B.over_budget(est, self.budget, self.over_budget)
 
 
-async def call(ctx: RunContext, messages: list[Message], kind: str, config: GenerateConfig | None = None) -> Step:
-    """One model call as a Step (with a per-step generation config, e.g. stops or a guided regex)."""
-    gen = await ctx.backend.generate(messages, config or ctx.generate_config)
-    return Step(kind=kind, prompt_hash=messages_hash(messages), input_tokens=gen.input_tokens,
-                output_tokens=gen.output_tokens, latency_s=round(gen.latency_s, 4), cached=gen.cached,
-                output=gen.text, prompt=tuple(messages) if ctx.log_prompts else None)
-
-
 @runners.register("drag")
 class DragRunner(DragBase):
     """DRAG: m demonstrations with their own top-k documents, then the test's top-k; one call."""
@@ -261,7 +253,7 @@ class DragRunner(DragBase):
             if self.over_budget != "shrink_k" or k == 0:
                 raise B.over_budget(exact, self.budget, self.over_budget)
             k -= 1
-        step = await call(ctx, messages, "generate")
+        step = await generate_step(ctx, messages)
         extra: dict[str, Any] = {
             "k": min(k, len(hits)), "m": len(demos), "n": 1, "estimated_tokens": exact,
             "budget": self.budget, "demo_source": self.source(ctx.task) if self.m else None,

@@ -26,7 +26,8 @@ from typing import Any
 from lara.protocols import RunContext
 from lara.registry import runners
 from lara.runners import budget as B
-from lara.runners.drag import DragBase, call, render_docs, render_example, to_refs
+from lara.runners._steps import generate_step
+from lara.runners.drag import DragBase, render_docs, render_example, to_refs
 from lara.types import Chunk, Message, RunOutput, Sample, Step
 
 INSTRUCTION = (
@@ -129,7 +130,7 @@ class IterDragRunner(DragBase):
                 if spent + need > self.budget:
                     budget_stop = True
                     break
-            step = await call(ctx, msgs, "follow_up", self._config(ctx, DECIDE_REGEX, DECIDE_STOPS))
+            step = await generate_step(ctx, msgs, "follow_up", self._config(ctx, DECIDE_REGEX, DECIDE_STOPS))
             spent += p
             kind, payload = parse_action(step.output or "")
             if kind == "final":
@@ -150,7 +151,7 @@ class IterDragRunner(DragBase):
                               latency_s=round(time.perf_counter() - t0, 4)))
             transcript.append(f"Follow up: {payload}")
             msgs = self._messages(head, docs, sample.question, transcript, INTERMEDIATE)
-            step = await call(ctx, msgs, "intermediate", self._config(ctx, INTERMEDIATE_REGEX, INTERMEDIATE_STOPS))
+            step = await generate_step(ctx, msgs, "intermediate", self._config(ctx, INTERMEDIATE_REGEX, INTERMEDIATE_STOPS))
             spent += tokens(msgs)
             ok, inter = parse_prefixed(step.output or "", _INTER)
             if not ok:
@@ -162,7 +163,7 @@ class IterDragRunner(DragBase):
         forced = answer is None
         if forced:
             msgs = self._messages(head, docs, sample.question, transcript, FORCE)
-            step = await call(ctx, msgs, "final_forced", self._config(ctx, FINAL_REGEX, ()))
+            step = await generate_step(ctx, msgs, "final_forced", self._config(ctx, FINAL_REGEX, ()))
             spent += tokens(msgs)
             ok, answer = parse_prefixed(step.output or "", _FINAL)
             if not ok:

@@ -9,18 +9,14 @@ paper rule).
 
 from __future__ import annotations
 
-from lara.config import short_hash
 from lara.protocols import ContextBlock, RunContext
 from lara.registry import runners
+from lara.runners._steps import generate_step
 from lara.tokens import POLICIES, truncate_text
-from lara.types import Message, RunOutput, Sample, Step, to_dict
+from lara.types import RunOutput, Sample, TruncationReport
 
 # Chat templates add role markers around messages; reserve a little room for them.
 TEMPLATE_MARGIN = 64
-
-
-def messages_hash(messages: list[Message]) -> str:
-    return short_hash([to_dict(m) for m in messages])
 
 
 def context_budget(ctx: RunContext, overhead_tokens: int, max_context_tokens: int | None) -> int | None:
@@ -32,21 +28,6 @@ def context_budget(ctx: RunContext, overhead_tokens: int, max_context_tokens: in
     if max_context_tokens:
         limits.append(max_context_tokens)
     return max(0, min(limits)) if limits else None
-
-
-async def generate_step(ctx: RunContext, messages: list[Message], kind: str = "generate") -> Step:
-    """One model call recorded as a Step (shared by runners)."""
-    gen = await ctx.backend.generate(messages, ctx.generate_config)
-    return Step(
-        kind=kind,
-        prompt_hash=messages_hash(messages),
-        input_tokens=gen.input_tokens,
-        output_tokens=gen.output_tokens,
-        latency_s=round(gen.latency_s, 4),
-        cached=gen.cached,
-        output=gen.text,
-        prompt=tuple(messages) if ctx.log_prompts else None,
-    )
 
 
 @runners.register("long_context", aliases=("lc",))
@@ -73,8 +54,6 @@ class LongContextRunner:
             text = "\n\n".join(d.load_text() for d in sample.documents)
             if budget is None:
                 n = ctx.tokenizer.count(text)
-                from lara.types import TruncationReport
-
                 report = TruncationReport(self.truncation, n, n, 0)
             else:
                 text, report = truncate_text(ctx.tokenizer, text, budget, self.truncation)

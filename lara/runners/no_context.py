@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lara.protocols import ContextBlock, RunContext
 from lara.registry import runners
-from lara.runners.rag import generate_step
+from lara.runners._steps import generate_step
 from lara.types import RunOutput, Sample
 
 
@@ -16,9 +16,5 @@ class NoContextRunner:
 
     async def run(self, sample: Sample, ctx: RunContext) -> RunOutput:
         messages = list(ctx.task.messages(sample, ContextBlock(mode="none")))
-        gen = await ctx.backend.generate(messages, ctx.generate_config)
-        return RunOutput(
-            answer=gen.text,
-            steps=(generate_step(messages, gen, ctx.log_prompts),),
-            effective_context_tokens=gen.input_tokens,
-        )
+        step = await generate_step(ctx, messages)
+        return RunOutput(answer=step.output, steps=(step,), effective_context_tokens=step.input_tokens)

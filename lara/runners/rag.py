@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from lara.config import short_hash
 from lara.protocols import ContextBlock, RunContext
 from lara.registry import runners
+from lara.runners._steps import generate_step
 from lara.types import Chunk, Message, RetrievedRef, RunOutput, Sample, ScoredChunk, Step
 
 ORDERS = ("score", "doc", "reverse")
@@ -56,19 +57,6 @@ class _State:
         self.proto = proto
         self.indexes: dict[tuple[str, ...], tuple[Any, list[Chunk], list[str]]] = {}
         self.locks: dict[tuple[str, ...], asyncio.Lock] = {}
-
-
-def generate_step(messages: list[Message], gen: Any, log_prompts: bool) -> Step:
-    return Step(
-        kind="generate",
-        prompt_hash=short_hash(messages),
-        input_tokens=gen.input_tokens,
-        output_tokens=gen.output_tokens,
-        latency_s=gen.latency_s,
-        cached=gen.cached,
-        output=gen.text,
-        prompt=tuple(messages) if log_prompts else None,
-    )
 
 
 @runners.register("rag")
@@ -146,11 +134,11 @@ class RagRunner:
                 break
             hits = hits[:-1]  # drop the lowest-ranked chunk and try again
 
-        gen = await ctx.backend.generate(messages, ctx.generate_config)
+        generated = await generate_step(ctx, messages)
         retrieved = tuple(RetrievedRef(h.chunk.id, h.score, h.rank) for h in hits)
         steps = (
             Step(kind="retrieve", query=query, retrieved=retrieved, latency_s=retrieve_s),
-            generate_step(messages, gen, ctx.log_prompts),
+            generated,
         )
         extra: dict[str, Any] = {
             "order": self.order,
@@ -159,5 +147,5 @@ class RagRunner:
         }
         if len(hits) < self.k:
             extra["k_requested"] = self.k
-        return RunOutput(answer=gen.text, steps=steps, effective_context_tokens=gen.input_tokens,
+        return RunOutput(answer=generated.output, steps=steps, effective_context_tokens=generated.input_tokens,
                          extra=extra)
