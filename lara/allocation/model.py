@@ -23,11 +23,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from lara.routing.allocation import GEMINI_15_FLASH
+from lara.routing.allocation import GEMINI_15_FLASH, PAPER_SIGMA
 
 log = logging.getLogger(__name__)
 
-PAPER_SIGMA = (3.30, 1.81, 0.46, -2.18)  # s1, s2, s3, s4 (BENCHMARKS.md section 2)
 EPS = 0.01
 
 

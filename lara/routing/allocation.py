@@ -14,6 +14,9 @@ import math
 from dataclasses import dataclass
 from typing import Iterator
 
+# sigma(x) = s1 / (1 + e^(-s2 (x + s3))) + s4, fitted in the paper (BENCHMARKS.md section 2).
+PAPER_SIGMA = (3.30, 1.81, 0.46, -2.18)
+
 # Paper grids (BENCHMARKS.md section 2).
 K_GRID = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 M_GRID = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -42,8 +45,8 @@ class AllocationModel:
 
     def predict(self, k: int, m: int, n: int) -> float:
         """Predicted z-normalised performance: sigma(x) = 3.30 / (1 + e^(-1.81 (x + 0.46))) - 2.18."""
-        x = self.linear(k, m, n)
-        return 3.30 / (1.0 + math.exp(-1.81 * (x + 0.46))) - 2.18
+        s1, s2, s3, s4 = PAPER_SIGMA
+        return s1 / (1.0 + math.exp(-s2 * (self.linear(k, m, n) + s3))) + s4
 
 
 # Fitted on Gemini 1.5 Flash in the paper (R^2 0.903). i_doc / i_shot default to 0 (no
