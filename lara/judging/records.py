@@ -14,27 +14,20 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from lara.results import store
 from lara.types import RunOutput, Sample
 
 log = logging.getLogger(__name__)
-SAMPLES = "samples.jsonl"
 
 
 def samples_path(run: Path | str) -> Path:
     p = Path(run)
-    return p if p.is_file() else p / SAMPLES
+    return p if p.is_file() else p / store.SAMPLES
 
 
 def read_records(path: Path | str) -> Iterator[dict[str, Any]]:
-    """Records of a run folder or samples file (lara.results.store when available)."""
-    try:
-        from lara.results.store import read_records as store_read
-    except ImportError:  # pragma: no cover - store is part of the package now
-        store_read = None
-    if store_read is not None:
-        yield from store_read(samples_path(path))
-        return
-    yield from read_jsonl_tolerant(samples_path(path))
+    """Records of one run: a run folder or its samples file (not a folder of runs)."""
+    return store.read_records(samples_path(path))
 
 
 def read_jsonl_tolerant(path: Path) -> Iterator[dict[str, Any]]:
