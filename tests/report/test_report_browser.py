@@ -97,7 +97,7 @@ def exercise(page, errors: list[str], index: Path, shot: Path, runner: str) -> d
 
 
 def test_report_in_chromium(browser_page, tmp_path: Path) -> None:
-    from test_report_build import XSS, write_fixture
+    from lara.testing.fixtures import XSS, write_fixture
 
     page, errors = browser_page
     write_fixture(tmp_path / "results")

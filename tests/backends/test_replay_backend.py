@@ -13,7 +13,7 @@ from lara.protocols import ContextBlock
 from lara.tasks.lara import LaraTask
 from lara.types import Chunk, GenerateConfig, Message
 
-from test_lara_task import make_fixture
+from lara.testing.fixtures import make_fixture
 
 CFG = GenerateConfig()
 

@@ -34,49 +34,7 @@ LC_FIRST = {
 }
 SYSTEM = "You are a helpful assistant"
 
-BOOK = "Chapter I\nGordon was dead: to begin with.\n\nHartman signed it.\n"
-PAPERS = "<paper 0>\n# Paper zero\nAlpha.\n</end of paper 0>\n\n<paper 1>\n# Paper one\nBeta.\n</end of paper 1>"
-FIN = "ACME Corp. Net loss was $5."
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    # no trailing newline, like the real files
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
-
-
-def make_fixture(root: Path) -> Path:
-    ds = root / "datasets"
-    (ds / "query").mkdir(parents=True)
-    for sub, name, text in [("book", "Carol.txt", BOOK), ("paper", "32k_paper_0.md", PAPERS), ("financial", "ACME.txt", FIN)]:
-        (ds / "32k" / sub).mkdir(parents=True)
-        (ds / "32k" / sub / name).write_text(text, encoding="utf-8")
-    q = ds / "query"
-    _write_jsonl(q / "32k_book_location.jsonl", [
-        {"type": "novelette_fake", "level": "location", "length": "32k", "file": "Carol.txt",
-         "context": "inline slice " * 500, "context_order": i, "question": f"Who signed {i}?", "answer": "Hartman."}
-        for i in range(2)
-    ])
-    _write_jsonl(q / "32k_book_comp.jsonl", [
-        {"type": "novelette", "level": "comp", "length": "32k", "file": "Carol.txt", "comp_parts": [0, 2],
-         "question": "How do the parts differ?", "answer": "They differ."}
-    ])
-    _write_jsonl(q / "32k_book_hallu.jsonl", [
-        {"type": "book", "level": "hallu", "length": "32k", "file": "Carol.txt", "context_order": "full",
-         "question": "What is Gordon's shoe size?", "answer": "Not mentioned."}
-    ])
-    _write_jsonl(q / "32k_paper_reasoning.jsonl", [
-        {"type": "paper", "level": "reasoning", "length": "32k", "file": "32k_paper_0.md", "context_order": 1,
-         "question": "In paper 1, what is said?", "answer": "Beta."}
-    ])
-    _write_jsonl(q / "32k_financial_location.jsonl", [
-        {"type": "financial", "level": "location", "length": "32k", "file": "ACME.txt", "context_order": 0,
-         "question": "What was the net loss?", "answer": "$5."}
-    ])
-    # the other cells exist but are empty
-    for t in ("book", "financial", "paper"):
-        for task in ("location", "reasoning", "comp", "hallu"):
-            (q / f"32k_{t}_{task}.jsonl").touch(exist_ok=True)
-    return root
+from lara.testing.fixtures import BOOK, FIN, PAPERS, make_fixture  # noqa: E402,F401
 
 
 @pytest.fixture()

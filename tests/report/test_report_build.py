@@ -15,63 +15,7 @@ from lara.report.plots import write_plots
 from lara.results.record import build_record
 from lara.types import ErrorInfo, RetrievedRef, RunOutput, Sample, Score, Step
 
-XSS = '</script><script>window.__xss = 1; alert("x")</script><img src=x onerror="window.__xss=2">'
-CATS = ("location", "reasoning", "comparison", "hallucination")
-CTYPES = ("book", "paper")
-
-
-def _outcome(runner: str, i: int) -> tuple[float | None, str]:
-    """Deterministic but runner-dependent correctness, plus a few unparsed judge verdicts."""
-    if runner == "rag" and i % 11 == 5:
-        return None, "unparsed"
-    salt = 3 if runner == "lc" else 5
-    return (1.0 if (i * salt) % 7 < 4 else 0.0), "ok"
-
-
-def write_fixture(root: Path, n_per_cell: int = 4) -> dict[str, Path]:
-    """Two runs (lc, rag) of a LaRA-like task: 4 categories × 2 context types × n samples, with one
-    error, one skipped sample and one answer that tries to inject a script."""
-    runs = {}
-    for runner, registered in (("lc", "long_context"), ("rag", "rag")):
-        run_id = f"lara-mini__{runner}__toy__abc123"
-        d = root / run_id
-        d.mkdir(parents=True)
-        lines = []
-        i = 0
-        for cat in CATS:
-            for ctype in CTYPES:
-                for k in range(n_per_cell):
-                    meta = {"category": cat, "context_type": ctype, "length": "32k"}
-                    if cat != "comparison":
-                        meta["context_order"] = k % 3
-                    sample = Sample(f"32k_{ctype}_{cat}_{k}", f"Question {cat} {ctype} {k}?", (f"ref {k}",), (), meta)
-                    value, status = _outcome(runner, i)
-                    steps = []
-                    if runner == "rag":
-                        steps.append(Step("retrieve", query=sample.question,
-                                          retrieved=(RetrievedRef(f"doc-{ctype}#c{k}", 0.9, 0), RetrievedRef(f"doc-{ctype}#c{k + 7}", 0.5, 1))))
-                    in_tok = 30000 + 1000 * k if runner == "lc" else 2500 + 10 * k
-                    steps.append(Step("generate", input_tokens=in_tok, output_tokens=20, output="a"))
-                    answer = XSS if (runner == "rag" and i == 2) else f"answer {runner} {i}"
-                    output = RunOutput(answer, tuple(steps), effective_context_tokens=in_tok)
-                    error = None
-                    if runner == "lc" and i == 7:
-                        output, error, value, status = None, ErrorInfo("BackendError", "HTTP 500 <b>boom</b>", 3, "upstream_failure"), None, "error"
-                    if runner == "lc" and i == 9:
-                        output = RunOutput(None, (), skipped="too long")
-                        value, status = None, "skipped"
-                    score = Score("judge", value, status, explanation=f"verdict for {i}", scorer="toy-judge")
-                    rec = build_record(
-                        run_id=run_id, spec_hash="abc123", task="lara-mini", task_version="1", sample=sample,
-                        runner=registered, runner_label=runner, runner_params={"k": 5} if runner == "rag" else {},
-                        model="openai:toy", backend="openai", model_id="toy", generation={}, output=output,
-                        scores=[] if error else [score], primary="judge", error=error, started_at="2025-01-01T00:00:00Z", latency_s=0.1,
-                    )
-                    lines.append(json.dumps(rec, ensure_ascii=False))
-                    i += 1
-        (d / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        runs[runner] = d
-    return runs
+from lara.testing.fixtures import CTYPES, REPORT_CATS as CATS, XSS, write_fixture  # noqa: F401
 
 
 def read_lines(run_dir: Path) -> list[dict]:
