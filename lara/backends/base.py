@@ -12,15 +12,7 @@ import asyncio
 from typing import Any, Mapping
 
 from lara import registry
-
-
-class BackendError(RuntimeError):
-    """A model call that failed for good (after retries). ``retries`` is how many were made."""
-
-    def __init__(self, message: str, *, retries: int = 0, kind: str = "error") -> None:
-        super().__init__(message)
-        self.retries = retries
-        self.kind = kind
+from lara.errors import BackendError  # noqa: F401 - re-exported: backends raise it from here
 
 
 class EndpointLimits:
