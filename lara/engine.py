@@ -218,7 +218,7 @@ async def run_async(
             error=error,
             started_at=started,
             latency_s=time.perf_counter() - t0,
-        )
+        ).to_dict()
         writer.write(record)
         if progress:
             progress.update(record)

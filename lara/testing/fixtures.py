@@ -111,7 +111,7 @@ def write_fixture(root: Path, n_per_cell: int = 4) -> dict[str, Path]:
                         model="openai:toy", backend="openai", model_id="toy", generation={}, output=output,
                         scores=[] if error else [score], primary="judge", error=error, started_at="2025-01-01T00:00:00Z", latency_s=0.1,
                     )
-                    lines.append(json.dumps(rec, ensure_ascii=False))
+                    lines.append(json.dumps(rec.to_dict(), ensure_ascii=False))
                     i += 1
         (d / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         runs[runner] = d

@@ -29,7 +29,7 @@ def write_run(run_dir: Path, answers: dict, runner: str = "long_context") -> Pat
                 runner=runner, runner_params={}, model="replay:m", backend="replay", model_id="m",
                 generation={}, output=RunOutput(answer=ans), scores=[], primary=None, error=None,
                 started_at=utc_now(), latency_s=0.0)
-            fh.write(json.dumps(rec) + "\n")
+            fh.write(json.dumps(rec.to_dict()) + "\n")
     return run_dir
 
 
