@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from lara.errors import ConfigError
 from lara.types import GenerateConfig, to_dict
 
 PRESET_KINDS = ("tasks", "runners", "retrievers")
@@ -31,7 +32,7 @@ NON_SEMANTIC = {
 SECRET_KEY_RE = re.compile(r"(api[_-]?key|secret|password|authorization|^token$|_token$)", re.I)
 
 
-class PresetError(ValueError):
+class PresetError(ConfigError):
     """A preset that is missing or malformed; the message names the file."""
 
 

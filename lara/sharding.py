@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from lara.errors import ConfigError
 from lara.scheduling import document_key, stable_hash
 from lara.types import Sample
 
@@ -26,7 +27,7 @@ Shard = tuple[int, int]
 _SHARD_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
 
-class MergeError(ValueError):
+class MergeError(ConfigError):
     """Run folders that cannot be merged (different specs, no records)."""
 
 

@@ -58,8 +58,10 @@ class JsonlWriter:
         self._f = open(path, "a", encoding="utf-8")
         self.written = 0
 
-    def write(self, record: dict[str, Any]) -> None:
-        self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    def write(self, record: Any) -> None:
+        """One line per record (a :class:`~lara.results.record.Record` or its dict)."""
+        data = record.to_dict() if hasattr(record, "to_dict") else record
+        self._f.write(json.dumps(data, ensure_ascii=False) + "\n")
         self._f.flush()
         self.written += 1
 

@@ -237,6 +237,9 @@ class DragRunner(DragBase):
     """DRAG: m demonstrations with their own top-k documents, then the test's top-k; one call."""
 
     name = "drag"
+    strategy = "iterative_rag"  # DRAG: the one-call end of inference-scaled RAG (Yue et al.)
+    whole_documents = False
+    cost_params = ("k", "m")
 
     async def run(self, sample: Sample, ctx: RunContext) -> RunOutput:
         t0 = time.perf_counter()

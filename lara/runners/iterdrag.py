@@ -81,6 +81,9 @@ class IterDragRunner(DragBase):
     """IterDRAG: DRAG demonstrations + Self-Ask follow-ups with retrieval, at most n iterations."""
 
     name = "iterdrag"
+    strategy = "iterative_rag"
+    whole_documents = False
+    cost_params = ("k", "m", "n")
     instruction = INSTRUCTION
     answer_prefix = FINAL_PREFIX
 
