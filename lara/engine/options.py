@@ -30,7 +30,8 @@ class RunOptions:
 
     ``order`` None picks the runner's default (warm-first prefix order for runners that read whole
     documents); ``prefix_cache_tokens`` bounds the distinct documents in flight; ``shard=(i, N)``
-    runs one shard into its own folder; ``executor`` is ``local`` or ``ray``.
+    runs one shard into its own folder; ``executor`` is ``local`` or ``ray``; ``retry_errors``
+    re-runs the samples whose latest record is an error (the file keeps the history).
     """
 
     output_root: Path = Path("results")
@@ -43,6 +44,7 @@ class RunOptions:
     executor: str = "local"
     prefix_cache_tokens: int | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry_errors: bool = False  # re-run samples whose latest record is an error (appends an attempt)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output_root", Path(self.output_root))

@@ -19,6 +19,7 @@ from lara.engine.options import Progress, RunOptions, RunResult
 from lara.engine.prepare import Prepared, prepare
 from lara.errors import DataError
 from lara.results import store
+from lara.results.collect import latest_per_sample
 from lara.results.record import Record, utc_now
 from lara.results.summary import environment, summarize
 from lara.types import Sample, to_dict
@@ -69,7 +70,8 @@ def write_run_json(prepared: Prepared, run_dir: Path) -> None:
 def finalize(prepared: Prepared, run_dir: Path, expected: int, counters: dict[str, int],
              extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """summary.json from every record of the run folder (this invocation's calls counted apart)."""
-    summary = summarize(store.read_records(run_dir / store.SAMPLES), expected=expected)
+    records = latest_per_sample(Record.from_dict(d) for d in store.read_records(run_dir / store.SAMPLES))
+    summary = summarize(records, expected=expected)
     summary["run_id"] = prepared.run_id
     summary["model_calls_this_invocation"] = counters.get("model_calls", 0)
     summary["cache_hits_this_invocation"] = counters.get("cache_hits", 0)
@@ -90,8 +92,10 @@ async def run_prepared(prepared: Prepared, *, progress: Progress | None = None,
     run_dir = run_dir_for(prepared)
     run_dir.mkdir(parents=True, exist_ok=True)
     samples_path = run_dir / store.SAMPLES
-    done = store.repair_and_scan(samples_path)
-    todo = [s for s in all_samples if s.id not in done]
+    written = store.scan(samples_path)
+    retry = {sid for sid, e in written.items() if e.error} if options.retry_errors else set()
+    todo = [s for s in all_samples if s.id not in written or s.id in retry]
+    attempts = {sid: written[sid].attempt + 1 for sid in retry}
     write_run_json(prepared, run_dir)
     writer = store.JsonlWriter(samples_path)
     if progress:
@@ -107,9 +111,9 @@ async def run_prepared(prepared: Prepared, *, progress: Progress | None = None,
         if options.executor == "ray" and todo:
             from lara.executors.ray_executor import run_on_ray
 
-            counters = await run_on_ray(prepared, todo, sink)
+            counters = await run_on_ray(prepared, todo, sink, attempts=attempts)
         else:
-            await dispatch_local(prepared, todo, sink)
+            await dispatch_local(prepared, todo, sink, attempts=attempts)
     finally:
         writer.close()
         if progress:

@@ -63,13 +63,13 @@ class SampleWorker:
         opts["executor"] = "local"
         self.prepared = prepare(RunSpec.from_json(spec_json), RunOptions(**opts))
 
-    async def run_batch(self, samples: list[Sample]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    async def run_batch(self, samples: list[Sample], attempts: dict[str, int]) -> tuple[list[dict[str, Any]], dict[str, int]]:
         """Ray runs an actor with coroutine methods on its own event loop (an async actor)."""
         from lara.engine import dispatch_local
 
         before = self.prepared.counters()
         out: list[dict[str, Any]] = []
-        await dispatch_local(self.prepared, samples, lambda rec: out.append(rec.to_dict()))
+        await dispatch_local(self.prepared, samples, lambda rec: out.append(rec.to_dict()), attempts=attempts)
         after = self.prepared.counters()
         return out, {k: after[k] - before.get(k, 0) for k in after}
 
@@ -100,6 +100,7 @@ async def run_on_ray(
     samples: Sequence[Sample],
     write: Callable[[Any], None],
     *,
+    attempts: dict[str, int] | None = None,
     num_actors: int = 2,
     cpus_per_actor: float = 0.25,
     batch_size: int = 16,
@@ -126,9 +127,15 @@ async def run_on_ray(
         actors = [worker_cls.remote(prepared.spec.to_json(), opts, asdict(prepared.order), env) for _ in range(n)]
         queue = list(reversed(batches))
         pending: dict[Any, Any] = {}
+        attempts = attempts or {}
+
+        def submit(actor: Any) -> None:
+            batch = queue.pop()
+            pending[actor.run_batch.remote(batch, {s.id: attempts[s.id] for s in batch if s.id in attempts})] = actor
+
         for a in actors:
             if queue:
-                pending[a.run_batch.remote(queue.pop())] = a
+                submit(a)
         counters = {"model_calls": 0, "cache_hits": 0}
         while pending:
             done, _ = await asyncio.to_thread(ray.wait, list(pending), num_returns=1)
@@ -140,7 +147,7 @@ async def run_on_ray(
             for k, v in counts.items():
                 counters[k] = counters.get(k, 0) + v
             if queue:
-                pending[actor.run_batch.remote(queue.pop())] = actor
+                submit(actor)
         for a in actors:
             ray.kill(a)
         return counters

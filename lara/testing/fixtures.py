@@ -107,7 +107,7 @@ def write_fixture(root: Path, n_per_cell: int = 4) -> dict[str, Path]:
                     score = Score("judge", value, status, explanation=f"verdict for {i}", scorer="toy-judge")
                     rec = build_record(
                         run_id=run_id, spec_hash="abc123", task="lara-mini", task_version="1", sample=sample,
-                        runner=registered, runner_label=runner, runner_params={"k": 5} if runner == "rag" else {},
+                        runner=registered, runner_label=runner, strategy=registered, runner_params={"k": 5} if runner == "rag" else {},
                         model="openai:toy", backend="openai", model_id="toy", generation={}, output=output,
                         scores=[] if error else [score], primary="judge", error=error, started_at="2025-01-01T00:00:00Z", latency_s=0.1,
                     )
