@@ -116,3 +116,15 @@ def write_fixture(root: Path, n_per_cell: int = 4) -> dict[str, Path]:
         (d / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         runs[runner] = d
     return runs
+
+
+def write_gsm8k(root: Path, n_train: int = 8, n_test: int = 1) -> Path:
+    """A GSM8K folder (``train.jsonl``, ``test.jsonl``) in the upstream format: solutions with
+    calculator annotations and a final ``#### N`` line."""
+    def row(name: str, fruit: str, i: int) -> dict:
+        return {"question": f"{name} has {i} {fruit} and buys {i + 1} more. How many {fruit}?",
+                "answer": f"{name} has {i}+{i + 1}=<<{i}+{i + 1}={2 * i + 1}>>{2 * i + 1} {fruit}.\n#### {2 * i + 1}"}
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "train.jsonl").write_text("".join(json.dumps(row("Tom", "apples", i)) + "\n" for i in range(n_train)))
+    (root / "test.jsonl").write_text("".join(json.dumps(row("Ann", "pears", i + 3)) + "\n" for i in range(n_test)))
+    return root
