@@ -382,3 +382,33 @@ def test_parsers_are_tolerant():
     assert parse_action("Thinking... So the final answer is: Paris.") == ("final", "Paris.")
     assert parse_action("nonsense")[0] == "malformed"
     assert parse_prefixed("Paris", _INTER) == (False, "Paris")
+
+
+def test_cli_run_logs_a_prompt_whose_demonstration_is_a_chain(tmp_path):
+    """The issue's done-when, with the loopback server answering every call with a fixed final
+    answer (what the mock backend does): the stored prompt's demonstration has the chain."""
+    from typer.testing import CliRunner
+
+    from lara.cli import _register_commands, app
+    from lara.results.store import read_records
+
+    _register_commands()
+    with LoopbackServer(responder=lambda messages, request: "So the final answer is: x") as srv:
+        r = CliRunner().invoke(app, ["run", "--task", "synthetic", "--runner", "iterdrag", "-R", "m=1",
+                                     "--model", "openai:loop", "--base-url", srv.base_url, "--log-prompts",
+                                     "-n", "1", "--output", str(tmp_path), "--no-cache"])
+    assert r.exit_code == 0, r.output
+    (rec,) = list(read_records(tmp_path))
+    (call,) = [s for s in rec["steps"] if s["kind"] != "retrieve"]
+    prompt = call["prompt"][0]["content"]
+    (chain,) = rec["extra"]["demo_chains"]
+    from lara.tasks.synthetic import SyntheticTask
+
+    demo = {s.id: s for s in SyntheticTask().samples()}[chain["id"]]
+    lines = [f"Question: {demo.question}"]
+    for step in chain["steps"]:
+        lines += [f"Follow up: {step['sub_query']}", f"Intermediate answer: {step['intermediate']}"]
+    block = "\n".join([*lines, f"So the final answer is: {demo.references[0]}"])
+    assert len(chain["steps"]) >= 1 and "\n" + block + "\n\n" in prompt
+    assert prompt.index(block) < prompt.index(f"Question: {rec['question']}")  # demonstration first
+    assert rec["answer"] == "x" and chain["chain_source"] == "task"
