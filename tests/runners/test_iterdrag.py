@@ -412,3 +412,38 @@ def test_cli_run_logs_a_prompt_whose_demonstration_is_a_chain(tmp_path):
     assert len(chain["steps"]) >= 1 and "\n" + block + "\n\n" in prompt
     assert prompt.index(block) < prompt.index(f"Question: {rec['question']}")  # demonstration first
     assert rec["answer"] == "x" and chain["chain_source"] == "task"
+
+
+def test_real_lara_demonstrations_are_generated_chains(shared_data, tmp_path):
+    """LaRA has no decompositions: a 32k book question's demonstration is another book question
+    (other document) whose chain the model generates; the prompt shows it in the paper's format."""
+    from lara.tasks.lara import LaraTask
+
+    p = prompts()
+
+    def responder(messages, request):  # noqa: ANN001, ANN202
+        last = messages[-1]["content"]
+        if last.endswith(p.first_follow_up):
+            return "Follow up: Who is the main character?"
+        if last.endswith(p.answer_follow_up):
+            return "Intermediate answer: the narrator"
+        return "So the final answer is: unknown"
+
+    task = LaraTask(data_dir=str(shared_data / "lara"), lengths=["32k"], context_types=["book"], categories=["location"])
+    sample = next(iter(task.samples()))
+    with LoopbackServer(responder=responder) as srv:
+        spec = resolve_spec("lara-32k", "iterdrag", "openai:loop",
+                            task_params={"data_dir": str(shared_data / "lara"), "context_types": ["book"],
+                                         "categories": ["location"]},
+                            runner_params={"k": 2, "m": 1, "n": 1, "chain_k": 2, "chain_n": 1, "tokenizer": "words"},
+                            model_params={"base_url": srv.base_url}, limit=1)
+        res = run(spec, output_root=tmp_path, log_prompts=True)
+    (rec,) = [json.loads(line) for line in (res.run_dir / "samples.jsonl").open()]
+    assert rec["error"] is None and rec["sample_id"] == sample.id
+    (chain,) = rec["extra"]["demo_chains"]
+    demo = {s.id: s for s in task.samples()}[chain["id"]]
+    assert chain["chain_source"] == "generated" and chain["generation"]["calls"] == 2
+    assert demo.documents[0].id != sample.documents[0].id  # another book, never the test's own
+    prompt = [s for s in rec["steps"] if s["kind"] != "retrieve"][0]["prompt"][0]["content"]
+    assert (f"Question: {demo.question}\nFollow up: Who is the main character?\n"
+            f"Intermediate answer: the narrator\nSo the final answer is: {demo.references[0]}\n\n") in prompt
