@@ -189,3 +189,16 @@ def test_routing_allocation_stays_standard_library(fitted):
             "A.choose(m, 32000); assert 'numpy' not in sys.modules and 'scipy' not in sys.modules, "
             "sorted(k for k in sys.modules if k.split('.')[0] in ('numpy', 'scipy'))")
     subprocess.run([sys.executable, "-c", code, str(out)], check=True)
+
+
+def test_choose_follows_the_direction_of_a_fitted_sigma():
+    """A refitted sigma may decrease (s1 * s2 < 0): the argmax of the prediction is then the argmin
+    of the linear part, and choose() must follow the prediction, not the linear part."""
+    up = A.GEMINI_15_FLASH
+    down = A.AllocationModel(up.a, up.b, up.c, sigma=(-3.30, 1.81, 0.46, 1.0))
+    for model in (up, down):
+        pick = A.choose(model, 40_000, max_k=50)
+        best = max(A.candidates(40_000, 600, 64, max_k=50), key=lambda c: (model.predict(c.k, c.m, c.n), -c.estimated_tokens))
+        assert (pick.k, pick.m, pick.n) == (best.k, best.m, best.n)
+        assert pick.predicted == pytest.approx(model.predict(best.k, best.m, best.n))
+    assert A.choose(down, 40_000, max_k=50) != A.choose(up, 40_000, max_k=50)
