@@ -10,6 +10,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+import traceback
 from pathlib import Path
 from typing import List, Optional
 
@@ -124,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     if not any(c.name == "run" for c in app.registered_commands):
         _register_commands()
     try:
-        app(args=argv, prog_name="lara", standalone_mode=False)
-        return 0
+        rv = app(args=argv, prog_name="lara", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0  # click returns an Exit's code without standalone mode
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except click.exceptions.Exit as exc:
@@ -137,11 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         return _error("interrupted", 130)
     except LaraError as exc:
         if _STATE["verbose"]:
-            log.exception("traceback")
+            traceback.print_exc()
         return _error(str(exc), exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - one line for users; -v for developers
         if _STATE["verbose"]:
-            log.exception("traceback")
+            traceback.print_exc()
         where = ""
         if isinstance(exc, OSError) and getattr(exc, "filename", None):
             where = f" ({exc.filename})"

@@ -29,6 +29,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from lara.errors import ConfigError
 from lara.routing.allocation import FITTED_FORMAT, FITTED_VERSION, GEMINI_15_FLASH, PAPER_SIGMA, fitted_from_dict
+from lara.errors import MissingDataError
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def load_params(name_or_path: str | Path) -> AllocationParams:
         return PRESETS[str(name_or_path)]
     p = Path(name_or_path)
     if not p.exists():
-        raise FileNotFoundError(f"no allocation preset or file {name_or_path!r} (presets: {', '.join(PRESETS)})")
+        raise MissingDataError(f"no allocation preset or file {name_or_path!r} (presets: {', '.join(PRESETS)})")
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:

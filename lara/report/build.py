@@ -17,6 +17,7 @@ from lara.report.diff import DiffResult, natural_key, correctness, diff_records,
 from lara.report.html import esc, script_json
 from lara.report.template import CSS, JS
 from lara.report.views import FILTER_FIELDS, distinct, runner_name
+from lara.errors import MissingDataError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def load_records(paths: Iterable[Path]) -> list[dict[str, Any]]:
     for p in paths:
         p = Path(p)
         if not p.exists():
-            raise FileNotFoundError(f"no such results folder or file: {p}")
+            raise MissingDataError(f"no such results folder or file: {p}")
         for r in read_records(p):
             key = (str(r.get("run_id")), str(r.get("sample_id")))
             if key not in seen:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from lara.results.record import Record
+from lara.errors import MissingDataError
 
 
 def record_outcome(r: Any) -> str:
@@ -107,7 +108,7 @@ def load_run(path: Path) -> list[dict[str, Any]]:
 
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"no such run folder or file: {path}")
+        raise MissingDataError(f"no such run folder or file: {path}")
     records = list(read_records(path))
     ids = {r.get("run_id") for r in records}
     if len(ids) > 1:

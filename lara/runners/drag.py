@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from lara.protocols import RunContext
+from lara.protocols import HasCorpus, HasRetrievalQuery, RunContext, supports
 from lara.registry import runners
 from lara.runners import budget as B
 from lara.runners._steps import generate_step
@@ -133,13 +133,12 @@ class DragBase:
         return list(retriever.search(query, k))
 
     def query(self, ctx: RunContext, sample: Sample) -> str:
-        hook = getattr(ctx.task, "retrieval_query", None)
-        return hook(sample) if callable(hook) else sample.question
+        return ctx.task.retrieval_query(sample) if supports(ctx.task, HasRetrievalQuery) else sample.question
 
     def source(self, task: Any) -> str:
         if self.demo_source != "auto":
             return self.demo_source
-        if callable(getattr(task, "corpus", None)):
+        if supports(task, HasCorpus):
             return "train"
         return "file" if self.demo_file else "task"
 

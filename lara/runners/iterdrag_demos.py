@@ -34,7 +34,7 @@ import asyncio
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
-from lara.protocols import RunContext
+from lara.protocols import HasDecomposition, RunContext, supports
 from lara.runners import budget as B
 from lara.runners import selfask
 from lara.runners.drag import DemoSource, doc_line
@@ -110,12 +110,12 @@ async def build(runner: Any, ctx: RunContext, src: DemoSource, k: int) -> ChainD
     kind = runner.source(ctx.task)
     file_docs: list[tuple[str, ...]] = []
     generation: dict[str, Any] = {}
-    hook = getattr(ctx.task, "decomposition", None)
+    hook = ctx.task.decomposition if supports(ctx.task, HasDecomposition) else None
     if kind == "file" and src.origin is not None:
         chain = tuple(ChainStep(q, a) for q, a, _ in src.origin)
         file_docs = [d for _, _, d in src.origin]
         source = "file"
-    elif kind == "task" and callable(hook) and (pairs := hook(src.origin)):
+    elif kind == "task" and hook is not None and (pairs := hook(src.origin)):
         chain, source = tuple(ChainStep(str(q), str(a)) for q, a in pairs), "task"
     elif ctx.backend is None:
         chain, source = (), "pending"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from lara.protocols import Failure
 from lara.types import GenerateConfig, Generation, Message, ModelInfo
 
 Respond = Callable[[list[Message], GenerateConfig], str]
@@ -17,18 +18,29 @@ Respond = Callable[[list[Message], GenerateConfig], str]
 class RecordingBackend:
     """Answers with ``respond`` (default: ``"42"``) and keeps ``calls`` and ``configs``."""
 
-    def __init__(self, respond: Respond | None = None, *, guided: bool = False) -> None:
+    def __init__(self, respond: Respond | str | None = None, *, guided: bool = False,
+                 context_window: int | None = None, model_id: str = "recording") -> None:
         from lara.tokens import get_tokenizer
 
-        self.info = ModelInfo(id="recording", backend="recording")
+        self.info = ModelInfo(id=model_id, backend="recording", context_window=context_window)
         self.supports_guided = guided
-        self.respond = respond or (lambda messages, config: "42")
+        if respond is None or isinstance(respond, str):
+            text = respond or "42"
+            self.respond: Respond = lambda messages, config: text
+        else:
+            self.respond = respond
         self.calls: list[list[Message]] = []
         self.configs: list[GenerateConfig] = []
         self.tok = get_tokenizer("words")
 
     def count_tokens(self, text: str) -> int:
         return self.tok.count(text)
+
+    def classify(self, exc: BaseException) -> Failure:
+        return Failure(type(exc).__name__, "fatal")
+
+    async def aclose(self) -> None:
+        return None
 
     async def generate(self, messages: Sequence[Message], config: GenerateConfig) -> Generation:
         msgs = list(messages)
