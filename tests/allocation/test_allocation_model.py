@@ -15,6 +15,8 @@ from lara.allocation.model import (
 from lara.errors import ConfigError
 from lara.routing.allocation import GEMINI_15_FLASH
 
+pytestmark = pytest.mark.needs('scipy')
+
 TRUE = AllocationParams(a=(0.325, 0.101, 0.177), b=(-0.067, -0.008, 0.0), c=-0.730)
 TASKS = {"t1": (0.5, 0.2), "t2": (1.0, 0.8), "t3": (1.5, 0.4)}
 GRID = list(itertools.product([0, 1, 2, 5, 10, 20, 50, 100], [0, 1, 2, 4, 8, 16], [1, 2, 3, 4, 5]))

@@ -18,6 +18,8 @@ from lara.routing import RequestFeatures, policy_from_dict
 from lara.routing import allocation as A
 from lara.testing.fixtures import write_sweep_runs
 
+pytestmark = pytest.mark.needs('scipy')
+
 _register_commands()
 TRUE = AllocationParams(a=(0.325, 0.101, 0.177), b=(-0.067, -0.008, 0.0), c=-0.730)
 TASKS = {"t1": (0.5, 0.2), "t2": (1.2, 0.6)}

@@ -3,6 +3,8 @@ the leaderboard, the LaRA table (by its declared strategy) and route-eval."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from lara.registry import runners
 from lara.runners._steps import generate_step
 from lara.testing.fixtures import make_fixture
 from lara.types import RunOutput, Sample
+
+pytestmark = pytest.mark.needs('bm25s')
 
 
 @runners.register("test_head_lc")

@@ -13,6 +13,8 @@ import pytest
 
 from lara.report.build import build_report
 
+pytestmark = pytest.mark.needs('matplotlib')
+
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",

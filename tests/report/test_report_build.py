@@ -17,6 +17,8 @@ from lara.types import ErrorInfo, RetrievedRef, RunOutput, Sample, Score, Step
 
 from lara.testing.fixtures import CTYPES, REPORT_CATS as CATS, XSS, write_fixture  # noqa: F401
 
+pytestmark = pytest.mark.needs('matplotlib')
+
 
 def read_lines(run_dir: Path) -> list[dict]:
     return [json.loads(x) for x in (run_dir / "samples.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]

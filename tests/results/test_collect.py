@@ -16,14 +16,14 @@ from lara.results.leaderboard import aggregate
 def test_smoke_run_then_full_run_counts_each_sample_once(tmp_path: Path, capsys) -> None:
     res = tmp_path / "results"
     for n in (["-n", "2"], []):
-        assert main(["run", "--model", "mock", "-M", "answer=x", "-o", str(res), *n]) == 0
+        assert main(["run", "--model", "mock", "-M", "answer=x", "-r", "lc,no-context", "-o", str(res), *n]) == 0
     capsys.readouterr()
     got = collect([res])
     rows = aggregate(got.records, ("runner",))
-    assert {r.key[0]: r.n for r in rows} == {"lc": 16, "rag": 16}  # the task has 16 questions
+    assert {r.key[0]: r.n for r in rows} == {"lc": 16, "no-context": 16}  # the task has 16 questions
     assert len(got.warnings) == 2 and "share sample ids" in got.warnings[0]
     pooled = collect([res], combine=True)
-    assert {r.key[0]: r.n for r in aggregate(pooled.records, ("runner",))} == {"lc": 18, "rag": 18}
+    assert {r.key[0]: r.n for r in aggregate(pooled.records, ("runner",))} == {"lc": 18, "no-context": 18}
     assert main(["leaderboard", str(res), "--format", "json", "--by", "runner"]) == 0
     out = capsys.readouterr()
     assert [row["n"] for row in json.loads(out.out)] == [16, 16]
@@ -45,9 +45,9 @@ def test_sweeps_are_left_out_unless_asked(tmp_path: Path) -> None:
     spec = resolve_spec("synthetic", "lc", "mock", limit=2)
     run(spec, output_root=tmp_path / "results")
     sweep = tmp_path / "results" / "sweeps" / "grid"
-    run(resolve_spec("synthetic", "rag", "mock", limit=2), output_root=sweep)
+    run(resolve_spec("synthetic", "no-context", "mock", limit=2), output_root=sweep)
     (sweep / "sweep.json").write_text("{}")
     c = collect([tmp_path / "results"])
     assert {r.runner_label for r in c.records} == {"lc"} and c.sweeps == [sweep]
-    assert {r.runner_label for r in collect([tmp_path / "results"], sweeps=True).records} == {"lc", "rag"}
-    assert {r.runner_label for r in collect([sweep]).records} == {"rag"}  # asked for by path
+    assert {r.runner_label for r in collect([tmp_path / "results"], sweeps=True).records} == {"lc", "no-context"}
+    assert {r.runner_label for r in collect([sweep]).records} == {"no-context"}  # asked for by path

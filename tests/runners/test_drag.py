@@ -17,6 +17,8 @@ from lara.testing.fixtures import write_gsm8k
 from lara.tokens import SkipSample, get_tokenizer
 from lara.types import Document, GenerateConfig, Message, Sample
 
+pytestmark = pytest.mark.needs('bm25s')
+
 TOPICS = ["apples grow on tall trees in the orchard", "the river floods every spring near the mill",
           "copper wire conducts electricity very well", "owls hunt mice at night in the barn",
           "the bakery sells fresh bread every morning", "snow covers the mountain pass in winter"]

@@ -24,6 +24,8 @@ from lara.testing.openai_server import LoopbackServer, word_count
 from lara.tokens import get_tokenizer
 from lara.types import Document, GenerateConfig, Message, Sample
 
+pytestmark = pytest.mark.needs('bm25s')
+
 PARAMS = {"k": 2, "m": 1, "n": 3, "chunk_size": 60, "chunk_overlap": 0, "tokenizer": "words"}
 
 # The exact-layout fixture: retrieval is unambiguous by construction (BM25 with English stopwords:

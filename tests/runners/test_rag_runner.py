@@ -14,6 +14,8 @@ from lara.tokens import get_tokenizer
 from lara.testing.backends import RecordingBackend as _Recording
 from lara.types import Document, GenerateConfig, Message, Sample
 
+pytestmark = pytest.mark.needs('bm25s')
+
 FILLER = " ".join(f"Filler sentence {i} describes the weather on day {i}." for i in range(60))
 SECRET = "The treasure is buried under the crooked oak tree near the mill."
 DOC_TEXT = f"{FILLER} {SECRET} {FILLER}"
