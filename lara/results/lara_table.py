@@ -19,17 +19,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-TASKS = ("location", "reasoning", "comparison", "hallucination")
-TASK_ALIASES = {
-    "location": "location",
-    "loc": "location",
-    "reasoning": "reasoning",
-    "reas": "reasoning",
-    "comp": "comparison",
-    "comparison": "comparison",
-    "hallu": "hallucination",
-    "hallucination": "hallucination",
-}
+from lara.vocabulary import CATEGORIES as TASKS
+from lara.vocabulary import category as _category
+
 MODE_ALIASES = {
     "long_context": "LC",
     "long-context": "LC",
@@ -43,9 +35,8 @@ LENGTH_ORDER = {"32k": 0, "128k": 1}
 
 
 def normalise_task(category: str | None) -> str | None:
-    if category is None:
-        return None
-    return TASK_ALIASES.get(str(category).strip().lower())
+    """The canonical LaRA category (:mod:`lara.vocabulary`; file-name abbreviations accepted), else None."""
+    return _category(category)
 
 
 def record_mode(record: Mapping[str, Any]) -> str | None:
