@@ -183,8 +183,9 @@ def _fold(text: str) -> str:
     return " ".join(text.lower().split()).rstrip(".").strip()
 
 
-def bench_hit_rate(length: str, ks: tuple[int, ...] = (2, 5)) -> None:
-    """Answer-bearing chunk in the top-k dense hits, per pooling mode (see the module docstring)."""
+def bench_hit_rate(length: str, ks: tuple[int, ...] = (2, 5), max_docs: int | None = None) -> None:
+    """Answer-bearing chunk in the top-k dense hits, per pooling mode (see the module docstring);
+    ``max_docs``: only the questions of the first that many documents (sorted by name)."""
     from lara.retrievers.dense import POOLINGS, DenseRetriever, Encoder
 
     chunks, _ = _chunks_by_document(length)
@@ -202,7 +203,11 @@ def bench_hit_rate(length: str, ks: tuple[int, ...] = (2, 5)) -> None:
                 gold = {c.id for c in doc if ref in _fold(c.text)}
                 if gold:
                     cases.append((row["file"], row["question"], gold))
-    print(f"# hit rate ({length} location): {len(cases)} questions whose answer occurs verbatim in a chunk")
+    if max_docs:
+        keep = sorted({c[0] for c in cases})[:max_docs]
+        cases = [c for c in cases if c[0] in keep]
+    print(f"# hit rate ({length} location): {len(cases)} questions over {len({c[0] for c in cases})} documents "
+          "whose answer occurs verbatim in a chunk")
     with tempfile.TemporaryDirectory() as tmp:
         encoder = Encoder(cache_path=str(Path(tmp) / "emb.sqlite"))
         for pooling in POOLINGS:
@@ -227,13 +232,14 @@ def main() -> None:
     ap.add_argument("--skip-peer", action="store_true", help="do not run llama-index")
     ap.add_argument("--hit-rate", default="none", help="32k, 128k or none: dense hit rate per pooling mode")
     ap.add_argument("--only-hit-rate", action="store_true", help="skip (a) and (b)")
+    ap.add_argument("--hit-rate-docs", type=int, default=None, help="limit (c) to the first N documents")
     args = ap.parse_args()
     if not args.only_hit_rate:
         bench_bm25(args.skip_peer)
         if args.dense_length != "none":
             bench_dense(args.dense_length)
     if args.hit_rate != "none":
-        bench_hit_rate(args.hit_rate)
+        bench_hit_rate(args.hit_rate, max_docs=args.hit_rate_docs)
 
 
 if __name__ == "__main__":
