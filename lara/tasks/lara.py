@@ -22,10 +22,11 @@ from lara.protocols import ContextBlock
 from lara.registry import tasks
 from lara.types import Document, Message, Sample, TruncationReport
 from lara.errors import DataError, MissingDataError
+from lara.vocabulary import CATEGORIES
 
 LENGTHS = ("32k", "128k")
 CONTEXT_TYPES = ("book", "financial", "paper")
-CATEGORIES = ("location", "reasoning", "comparison", "hallucination")
+# The one category vocabulary (lara.vocabulary); FILE_TASK is how upstream spells them in file names.
 FILE_TASK = {"location": "location", "reasoning": "reasoning", "comparison": "comp", "hallucination": "hallu"}
 CATEGORY_OF = {v: k for k, v in FILE_TASK.items()}
 REQUIRED_FIELDS = ("file", "question", "answer")

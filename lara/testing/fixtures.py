@@ -51,12 +51,51 @@ def make_fixture(root: Path) -> Path:
         {"type": "financial", "level": "location", "length": "32k", "file": "ACME.txt", "context_order": 0,
          "question": "What was the net loss?", "answer": "$5."}
     ])
-    # the other cells exist but are empty
-    for t in ("book", "financial", "paper"):
-        for task in ("location", "reasoning", "comp", "hallu"):
-            (q / f"32k_{t}_{task}.jsonl").touch(exist_ok=True)
+    # the other cells exist but are empty (upstream has all 24 query files)
+    for length in ("32k", "128k"):
+        for t in ("book", "financial", "paper"):
+            for task in ("location", "reasoning", "comp", "hallu"):
+                (q / f"{length}_{t}_{task}.jsonl").touch(exist_ok=True)
     return root
 
+
+def fixture_samples(root: Path) -> list[Sample]:
+    """The samples of a fresh :func:`make_fixture` tree under ``root``, read by the real LaRA loader.
+
+    Tests that need LaRA samples take them from here, so categories and metadata are spelled as the
+    task emits them (a hand-made ``"hallu"`` sample once hid a judge that never saw that spelling).
+    Order: book location ×2, book comparison, book hallucination, financial location, paper reasoning.
+    """
+    from lara.tasks.lara import LaraTask
+
+    return LaraTask(data_dir=str(make_fixture(root))).samples()
+
+
+def write_predictions(folder: Path, samples: list[Sample], answers: dict[tuple[str, str], object],
+                      file_model: str = "model") -> Path:
+    """Recorded predictions in LaRA's upstream layout (``{full|rag}_preds_<model>_<len>_<type>_<task>.jsonl``).
+
+    ``answers`` maps (sample id, ``"full"`` or ``"rag"``) to the prediction: a string, or ``False``
+    for a failed API call as upstream records it; a pair not in ``answers`` gets no row (a missing
+    prediction). Rows carry ``question``, ``prediction``, ``ground_truth`` and the query fields.
+    """
+    from lara.tasks.lara import FILE_TASK
+
+    files: dict[str, list[dict]] = {}
+    for sample in samples:
+        m = sample.metadata
+        for mode in ("full", "rag"):
+            if (sample.id, mode) not in answers:
+                continue
+            name = f"{mode}_preds_{file_model}_{m['length']}_{m['context_type']}_{FILE_TASK[m['category']]}.jsonl"
+            row = {"level": m.get("level"), "length": m["length"], "file": m["file"], "question": sample.question,
+                   "prediction": answers[(sample.id, mode)], "ground_truth": sample.references[0]}
+            row.update({k: m[k] for k in ("context_order", "comp_parts") if k in m})
+            files.setdefault(name, []).append(row)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in files.items():
+        _write_jsonl(folder / name, rows)
+    return folder
 
 
 XSS = '</script><script>window.__xss = 1; alert("x")</script><img src=x onerror="window.__xss=2">'

@@ -11,21 +11,25 @@ from typer.testing import CliRunner
 
 from lara.commands.judges import register
 from lara.results.record import build_record, utc_now
+from lara.testing.fixtures import fixture_samples
 from lara.testing.openai_server import Fault, LoopbackServer
-from lara.types import RunOutput, Sample
+from lara.types import RunOutput
 
-ANSWERS = {"q1": "Paris", "q2": "Lyon", "q3": "hmm", "q4": "boom", "q5": None}
+# Real LaRA samples (the task's loader over the upstream-format fixture), by id: the judge must see
+# the categories exactly as the task spells them.
+LOC, HALLU, COMP, REAS, FIN = ("32k_book_location_0", "32k_book_hallu_0", "32k_book_comp_0",
+                               "32k_paper_reasoning_0", "32k_financial_location_0")
+ANSWERS = {LOC: "Paris", HALLU: "Lyon", COMP: "hmm", REAS: "boom", FIN: None}
 
 
 def write_run(run_dir: Path, answers: dict, runner: str = "long_context") -> Path:
+    """One run of records built by the real record builder over samples from the real LaRA loader."""
+    samples = {s.id: s for s in fixture_samples(run_dir.parent / f"{run_dir.name}-data")}
     run_dir.mkdir(parents=True)
     with open(run_dir / "samples.jsonl", "w", encoding="utf-8") as fh:
-        for i, (sid, ans) in enumerate(answers.items()):
-            cat = "hallu" if i % 2 else "location"
-            sample = Sample(sid, f"Question {sid}?", ("Paris",),
-                            metadata={"category": cat, "question": f"Question {sid}?"})
+        for sid, ans in answers.items():
             rec = build_record(
-                run_id=run_dir.name, spec_hash="abc", task="lara", task_version="1", sample=sample,
+                run_id=run_dir.name, spec_hash="abc", task="lara", task_version="1", sample=samples[sid],
                 runner=runner, runner_params={}, model="replay:m", backend="replay", model_id="m",
                 generation={}, output=RunOutput(answer=ans), scores=[], primary=None, error=None,
                 started_at=utc_now(), latency_s=0.0)
@@ -71,9 +75,11 @@ def test_score_writes_new_file_and_resumes(tmp_path):
         assert not list(run.glob("*.partial")) and not list(run.glob("*.tmp"))
         assert [recs[s]["score"] for s in ANSWERS] == [1.0, 0.0, None, None, None]
         assert [recs[s]["score_status"] for s in ANSWERS] == ["ok", "ok", "unparsed", "error", "error"]
-        s1 = recs["q1"]["scores"]["lara_judge"]
+        s1 = recs[LOC]["scores"]["lara_judge"]
         assert s1["details"]["prompt_id"] == "lara-binary" and s1["details"]["judge_model"] == "openai:judge-m"
-        assert recs["q2"]["scores"]["lara_judge"]["details"]["prompt_id"] == "lara-hallu"
+        assert recs[HALLU]["category"] == "hallucination"
+        assert recs[HALLU]["scores"]["lara_judge"]["details"]["prompt_id"] == "lara-hallu"
+        assert {recs[s]["scores"]["lara_judge"]["details"]["prompt_id"] for s in (COMP, REAS)} == {"lara-binary"}
         assert first_calls == 4  # q5 has no answer: no call
 
         # second run: only the error sample is retried, everything else reused
@@ -97,7 +103,7 @@ def test_score_writes_new_file_and_resumes(tmp_path):
 
 
 def test_score_resumes_from_partial_file(tmp_path):
-    run = write_run(tmp_path / "run1", {"q1": "Paris", "q2": "Lyon"})
+    run = write_run(tmp_path / "run1", {LOC: "Paris", HALLU: "Lyon"})
     out = run / "samples.scored-lara_judge-openai-judge-m.jsonl"
     with LoopbackServer(responder=binary_responder) as srv:
         r = CliRunner().invoke(cli(), ["score", str(run), "--judge", "openai:judge-m", "--judge-base-url", srv.base_url])
@@ -114,7 +120,7 @@ def test_score_resumes_from_partial_file(tmp_path):
 
 
 def test_score_needs_judge_and_existing_run(tmp_path):
-    run = write_run(tmp_path / "r", {"q1": "Paris"})
+    run = write_run(tmp_path / "r", {LOC: "Paris"})
     r = CliRunner().invoke(cli(), ["score", str(run)])
     assert r.exit_code == 2 and "--judge" in r.output
     r = CliRunner().invoke(cli(), ["score", str(tmp_path / "missing"), "--judge", "openai:x"])
@@ -135,9 +141,9 @@ def pandalm_responder(messages, request):
 
 
 def test_compare_two_runs(tmp_path):
-    a = write_run(tmp_path / "lc", {"q1": "LC a", "q2": "LC b", "q3": "same", "q4": "LC d", "q5": "garble"})
-    b = write_run(tmp_path / "rag", {"q1": "RAG a", "q2": "RAG b", "q3": "same", "q4": "RAG-biased d", "q5": "RAG e"},
-                  runner="rag")
+    ids = (LOC, HALLU, COMP, REAS, FIN)
+    a = write_run(tmp_path / "lc", dict(zip(ids, ("LC a", "LC b", "same", "LC d", "garble"))))
+    b = write_run(tmp_path / "rag", dict(zip(ids, ("RAG a", "RAG b", "same", "RAG-biased d", "RAG e"))), runner="rag")
     with LoopbackServer(responder=pandalm_responder) as srv:
         out = tmp_path / "pairs.jsonl"
         r = CliRunner().invoke(cli(), ["compare", str(a), str(b), "--judge", "openai:j", "--judge-base-url",
@@ -145,8 +151,8 @@ def test_compare_two_runs(tmp_path):
         assert r.exit_code == 0, r.output
         assert srv.request_count == 10  # 5 pairs × both orders
     pairs = {p["sample_id"]: p for p in map(json.loads, out.read_text().splitlines())}
-    assert [pairs[s]["label"] for s in ("q1", "q2", "q3", "q4")] == [1, 1, 0, 0]
-    assert pairs["q4"]["conflict"] is True and pairs["q5"]["status"] == "unparsed"
+    assert [pairs[s]["label"] for s in ids[:4]] == [1, 1, 0, 0]
+    assert pairs[REAS]["conflict"] is True and pairs[FIN]["status"] == "unparsed"
     assert "conflict" in r.output and "all" in r.output
 
 
