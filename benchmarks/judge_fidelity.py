@@ -170,7 +170,7 @@ async def _score_folder(folder: Path, samples: Sequence[Any], scorer: Any) -> li
                 scores = [await scorer.score(sample, output)]
             out.append(build_record(
                 run_id=f"judge-fidelity__{folder.name}__{mode}", spec_hash="", task="lara", task_version="1",
-                sample=sample, runner=mode, runner_params={}, model=f"replay:{folder.name}", backend="replay",
+                sample=sample, runner=mode, strategy=mode, runner_params={}, model=f"replay:{folder.name}", backend="replay",
                 model_id=folder.name, generation={}, output=output, scores=scores, primary=scorer.name,
                 error=error, started_at=utc_now(), latency_s=0.0,
             ).to_dict())
