@@ -1,0 +1,70 @@
+"""Helpers for tests and benchmarks of the sandbox: what this machine offers, and running Python
+as another (non-root) user to exercise the non-root code paths when the suite runs as root."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import lara
+
+NOBODY = 65534
+
+
+@functools.lru_cache(maxsize=1)
+def bwrap_unavailable() -> str | None:
+    """None when the bubblewrap sandbox runs here, else why not (a skip reason)."""
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (bwrap) not installed (install.sh apt-installs it)"
+    from lara.sandbox import BubblewrapSandbox, SandboxUnavailable
+
+    try:
+        BubblewrapSandbox(memory_bound="rlimits")
+    except SandboxUnavailable as exc:
+        return f"bubblewrap cannot run here: {exc}"
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def memory_bounds() -> tuple[str, ...]:
+    """The memory mechanisms the sandbox can use here: always rlimits, plus a cgroup when lara
+    can make one (as root on cgroup v1, or on a delegated cgroup v2)."""
+    from lara.sandbox.cleanup import owner_tag
+    from lara.sandbox.memory import detect
+
+    return ("cgroup", "rlimits") if detect(owner_tag()) is not None else ("rlimits",)
+
+
+def checkout_root() -> Path:
+    return Path(lara.__file__).resolve().parent.parent
+
+
+def _reachable_by_others(path: Path) -> bool:
+    return all(os.stat(p).st_mode & 0o005 == 0o005 for p in [path, *path.parents])
+
+
+def as_nobody_unavailable() -> str | None:
+    """None when Debian's python3 can run this checkout as uid nobody (we are root, and the
+    checkout is world-readable), else why not."""
+    if os.geteuid() != 0:
+        return None  # already not root: run directly
+    if not os.path.exists("/usr/bin/python3"):
+        return "no /usr/bin/python3 to run as uid nobody"
+    if not _reachable_by_others(checkout_root()):
+        return f"the checkout {checkout_root()} is not readable by uid nobody"
+    return None
+
+
+def run_python(code: str, *, as_nobody: bool, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``code`` with this checkout importable: as uid nobody with Debian's python3 when asked
+    (and we are root), else with this interpreter."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(checkout_root()), "LANG": "C.UTF-8"}
+    if as_nobody and os.geteuid() == 0:
+        return subprocess.run(["/usr/bin/python3", "-c", code], env=env, capture_output=True, text=True,
+                              timeout=timeout, user=NOBODY, group=NOBODY, extra_groups=[], cwd="/")
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
