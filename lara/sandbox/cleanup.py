@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -63,13 +64,16 @@ def remove_tree(path: str | os.PathLike[str]) -> bool:
     reach a host file."""
     failed: list[str] = []
 
-    def onerror(func, p, exc_info):  # noqa: ANN001 - shutil's callback signature
-        failed.append(f"{p}: {exc_info[1]}")
+    def onexc(func, p, exc):  # noqa: ANN001 - shutil's callback signature
+        failed.append(f"{p}: {exc[1] if isinstance(exc, tuple) else exc}")
 
     if not shutil.rmtree.avoids_symlink_attacks:  # pragma: no cover - every Linux Python has it
         log.warning("shutil.rmtree is not symlink-safe on this platform; leaving %s", path)
         return False
-    shutil.rmtree(path, onerror=onerror)
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=onexc)
+    else:
+        shutil.rmtree(path, onerror=onexc)
     if failed:
         log.warning("sandbox cleanup left %d entries in %s (first: %s)", len(failed), path, failed[0])
     return not failed

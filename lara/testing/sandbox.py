@@ -68,3 +68,60 @@ def run_python(code: str, *, as_nobody: bool, timeout: float = 60) -> subprocess
     import sys
 
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+# Attack programs shared by the security tests (root and non-root runs) and benchmarks.
+# Attack 1: write twice the memory limit (320 MB per place) into every place that might take it;
+# prints MB written per place as JSON.
+ATTACK_FILL_TMPFS = """
+import json, os
+MB = 1 << 20
+chunk = b"x" * MB
+written = {}
+for target in ["/tmp", "/dev/shm", "/dev", "/", "/sandbox"]:
+    n = 0
+    for i in range(40):  # 40 files x 8 MB: 320 MB per place
+        try:
+            with open(os.path.join(target, "fill-%d" % i), "wb") as f:
+                for _ in range(8):
+                    f.write(chunk)
+                    f.flush()
+                    n += MB
+        except OSError:
+            if i > 0 and n == 0:
+                break
+    written[target] = n // MB
+print(json.dumps(written))
+"""
+
+# Attack 2: three children each try to hold HOLD_MB (really touched pages) at the same time;
+# prints how many held, failed to allocate, or were killed.
+HOLD_MB = 100
+ATTACK_CHILDREN = f"""
+import json, os, time
+pids = []
+for i in range(3):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        try:
+            block = b"x" * ({HOLD_MB} << 20)
+        except MemoryError:
+            os._exit(3)
+        time.sleep(1.5)  # all holders overlap: they allocated within a fraction of a second
+        os._exit(0 if len(block) else 4)
+    pids.append(pid)
+outcomes = {{"held": 0, "memory_error": 0, "killed": 0}}
+for pid in pids:
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        outcomes["killed"] += 1
+    elif os.WEXITSTATUS(status) == 0:
+        outcomes["held"] += 1
+    else:
+        outcomes["memory_error"] += 1
+outcomes["forked"] = len(pids)
+print(json.dumps(outcomes))
+"""

@@ -12,45 +12,18 @@ import pytest
 
 from lara.sandbox import BubblewrapSandbox, Limits
 from lara.sandbox.memory import plan
-from lara.testing.sandbox import bwrap_unavailable, memory_bounds
+from lara.testing.sandbox import (ATTACK_CHILDREN, ATTACK_FILL_TMPFS, HOLD_MB, as_nobody_unavailable,
+                                  bwrap_unavailable, memory_bounds, run_python)
 
 pytestmark = pytest.mark.skipif(bwrap_unavailable() is not None, reason=str(bwrap_unavailable()))
 
-LIMITS = Limits(memory_mb=192, disk_mb=16, nproc=32)
-HOLD_MB = 100  # three children: 300 MB wanted against 192 MB
-CHILDREN = f"""
-import json, os, time
-pids = []
-for i in range(3):
-    try:
-        pid = os.fork()
-    except OSError:
-        break
-    if pid == 0:
-        try:
-            block = b"x" * ({HOLD_MB} << 20)  # really touched pages, not a lazy zero mapping
-        except MemoryError:
-            os._exit(3)
-        time.sleep(1.5)  # all holders overlap: they allocated within a fraction of a second
-        os._exit(0 if len(block) else 4)
-    pids.append(pid)
-outcomes = {{"held": 0, "memory_error": 0, "killed": 0}}
-for pid in pids:
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        outcomes["killed"] += 1
-    elif os.WEXITSTATUS(status) == 0:
-        outcomes["held"] += 1
-    else:
-        outcomes["memory_error"] += 1
-outcomes["forked"] = len(pids)
-print(json.dumps(outcomes))
-"""
+LIMITS = Limits(memory_mb=192, disk_mb=16, nproc=32)  # three children want 300 MB
+FILL_LIMITS = Limits(memory_mb=160, disk_mb=32)
 
 
 @pytest.mark.parametrize("bound", memory_bounds())
 def test_children_cannot_hold_more_than_the_limit_together(bound: str) -> None:
-    res = BubblewrapSandbox(memory_bound=bound).run(CHILDREN, timeout_s=60, limits=LIMITS)
+    res = BubblewrapSandbox(memory_bound=bound).run(ATTACK_CHILDREN, timeout_s=60, limits=LIMITS)
     assert res.status == "ok", res.stderr
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["forked"] >= 1
@@ -82,3 +55,29 @@ def test_the_sandbox_reports_its_limits_from_inside(bound: str) -> None:
     p = plan(LIMITS.memory_mb, LIMITS.disk_mb, LIMITS.nproc, res.memory_bound)
     assert (got_as, got_nproc) == (p.rlimit_as, p.nproc)
     assert got_as != resource.RLIM_INFINITY
+
+
+@pytest.mark.skipif(as_nobody_unavailable() is not None, reason=str(as_nobody_unavailable()))
+def test_children_and_tmpfs_attacks_contained_when_lara_is_not_root() -> None:
+    """Attacks 1 and 2 with lara itself running as a non-root user (uid nobody here), where no
+    cgroup can be made on cgroup v1: the rlimits bound must hold on its own."""
+    code = f"""
+import json, os
+from lara.sandbox import BubblewrapSandbox, Limits
+sb = BubblewrapSandbox()
+kids = sb.run({ATTACK_CHILDREN!r}, timeout_s=60, limits=Limits(memory_mb={LIMITS.memory_mb}, disk_mb={LIMITS.disk_mb}))
+fill = sb.run({ATTACK_FILL_TMPFS!r}, timeout_s=60,
+              limits=Limits(memory_mb={FILL_LIMITS.memory_mb}, disk_mb={FILL_LIMITS.disk_mb}))
+print(json.dumps({{"uid": os.geteuid(), "bound": kids.memory_bound, "kids": kids.stdout.strip().splitlines()[-1],
+                  "fill": fill.stdout.strip().splitlines()[-1]}}))
+"""
+    proc = run_python(code, as_nobody=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["uid"] != 0
+    kids, fill = json.loads(out["kids"]), json.loads(out["fill"])
+    assert kids["held"] * HOLD_MB <= LIMITS.memory_mb
+    if out["bound"] == "rlimits":
+        assert kids["held"] == 0
+    assert fill["/dev/shm"] == 0 and fill["/dev"] == 0 and fill["/"] == 0
+    assert 0 < fill["/tmp"] + fill["/sandbox"] <= FILL_LIMITS.disk_mb

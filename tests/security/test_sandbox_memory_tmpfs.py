@@ -10,37 +10,17 @@ import json
 import pytest
 
 from lara.sandbox import BubblewrapSandbox, Limits
-from lara.testing.sandbox import bwrap_unavailable, memory_bounds
+from lara.testing.sandbox import ATTACK_FILL_TMPFS, bwrap_unavailable, memory_bounds
 
 pytestmark = pytest.mark.skipif(bwrap_unavailable() is not None, reason=str(bwrap_unavailable()))
 
 LIMITS = Limits(memory_mb=160, disk_mb=32, file_size_mb=16)
-FILL = """
-import json, os
-MB = 1 << 20
-chunk = b"x" * MB
-written = {}
-for target in ["/tmp", "/dev/shm", "/dev", "/", "/sandbox"]:
-    n = 0
-    for i in range(40):  # 40 files x 8 MB: 320 MB per place, twice the limit
-        try:
-            with open(os.path.join(target, "fill-%d" % i), "wb") as f:
-                for _ in range(8):
-                    f.write(chunk)
-                    f.flush()
-                    n += MB
-        except OSError:
-            if i > 0 and n == 0:
-                break
-    written[target] = n // MB
-print(json.dumps(written))
-"""
 
 
 @pytest.mark.parametrize("bound", memory_bounds())
 def test_filling_tmpfs_and_shm_stays_within_the_limit(bound: str) -> None:
     sandbox = BubblewrapSandbox(memory_bound=bound)
-    res = sandbox.run(FILL, timeout_s=60, limits=LIMITS)
+    res = sandbox.run(ATTACK_FILL_TMPFS, timeout_s=60, limits=LIMITS)
     assert res.status == "ok", res.stderr
     written = json.loads(res.stdout.strip().splitlines()[-1])
     assert written["/dev/shm"] == 0 and written["/dev"] == 0 and written["/"] == 0
