@@ -58,7 +58,7 @@ def plan(memory_mb: int, disk_mb: int, nproc: int, mechanism: str) -> MemoryPlan
 
 def _mountinfo() -> list[tuple[str, str, str, str]]:
     """(root, mount point, fstype, super options) of every mount."""
-    rows = []
+    rows: list[tuple[str, str, str, str]] = []
     try:
         text = Path("/proc/self/mountinfo").read_text()
     except OSError:
