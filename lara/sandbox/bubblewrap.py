@@ -73,6 +73,9 @@ def _sealed_copy(python: str) -> str | None:
     try:
         d = tempfile.mkdtemp(prefix=cleanup.owner_tag() + "python-")
         os.chmod(d, 0o711)
+        if os.statvfs(d).f_flag & os.ST_NOEXEC:
+            cleanup.remove_tree(d)
+            raise OSError(f"{os.path.dirname(d)} is mounted noexec")
         dest = os.path.join(d, os.path.basename(python))
         shutil.copyfile(python, dest)
         os.chmod(dest, 0o111)
