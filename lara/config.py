@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from lara.errors import ConfigError
 from lara.types import GenerateConfig, to_dict
 
 PRESET_KINDS = ("tasks", "runners", "retrievers")
@@ -31,7 +32,7 @@ NON_SEMANTIC = {
 SECRET_KEY_RE = re.compile(r"(api[_-]?key|secret|password|authorization|^token$|_token$)", re.I)
 
 
-class PresetError(ValueError):
+class PresetError(ConfigError):
     """A preset that is missing or malformed; the message names the file."""
 
 
@@ -151,11 +152,19 @@ def parse_kv(items: list[str] | None) -> dict[str, Any]:
     import yaml
 
     out: dict[str, Any] = {}
+    for k, v in parse_kv_text(items).items():
+        out[k] = yaml.safe_load(v)
+    return out
+
+
+def parse_kv_text(items: list[str] | None, option: str = "key=value") -> dict[str, str]:
+    """``key=value`` CLI overrides as text; :func:`resolve_spec` converts them by declared type."""
+    out: dict[str, str] = {}
     for item in items or []:
-        if "=" not in item:
-            raise ValueError(f"expected key=value, got {item!r}")
+        if "=" not in item or not item.split("=", 1)[0].strip():
+            raise ConfigError(f"{option}: expected key=value, got {item!r}")
         k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
+        out[k.strip()] = v
     return out
 
 
@@ -183,35 +192,90 @@ def resolve_spec(
     generation: Mapping[str, Any] | None = None,
     limit: int | None = None,
 ) -> RunSpec:
-    """Build a RunSpec from preset or registered names plus CLI overrides (overrides win)."""
+    """Build a RunSpec from preset or registered names plus overrides (overrides win).
+
+    Every parameter is checked against what its component declares (unknown key -> ConfigError
+    listing the valid ones), and override values given as text (from the command line) are
+    converted to the declared types, before anything runs.
+    """
     from lara import registry
+    from lara.backends.base import parse_model
+    from lara.backends.retry import RETRY_PARAM_NAMES
+    from lara.params import check_params
 
     tp = load_preset("tasks", task)
     if tp is None:
-        registry.tasks.get(task)  # raises with the valid names
+        _known("tasks", task, registry.tasks)
         tp = {"task": task, "params": {}}
     rp = load_preset("runners", runner)
     if rp is None:
-        try:
-            registry.runners.get(runner)
-        except KeyError as exc:
-            presets = ", ".join(sorted(list_presets("runners")))
-            raise KeyError(f"{exc} (presets: {presets})") from None
+        _known("runners", runner, registry.runners)
         rp = {"runner": runner, "params": {}}
+    task_name, runner_name = tp["task"], rp["runner"]
+    tfactory, rfactory = registry.tasks.get(task_name), registry.runners.get(runner_name)
+    t_over = check_params("task", task_name, tfactory, task_params or {}, convert=True)
+    r_over = check_params("runner", runner_name, rfactory, runner_params or {}, convert=True)
+    tparams = check_params("task", task_name, tfactory, {**tp["params"], **t_over})
+    rparams = check_params("runner", runner_name, rfactory, {**rp["params"], **r_over})
+    backend_name = parse_model(model)[0]
+    bfactory = registry.backends.get(backend_name)
+    mp = dict(model_params or {})
+    retry_part = {k: mp.pop(k) for k in list(mp) if k in RETRY_PARAM_NAMES}
+    if isinstance(mp.get("base_url"), (list, tuple)):
+        replicas = {k: mp.pop(k) for k in ("base_url", "cooldown_s", "replica_retries", "max_failovers") if k in mp}
+    else:
+        replicas = {}
+    mparams = {**check_params("backend", backend_name, bfactory, mp, convert=True), **replicas,
+               **{k: _retry_value(k, v) for k, v in retry_part.items()}}
+    scorer_name = scorer or tp.get("scorer") or tfactory.default_scorer  # type: ignore[attr-defined]
+    sfactory = registry.scorers.get(scorer_name)
+    s_over = check_params("scorer", scorer_name, sfactory, scorer_params or {}, convert=True)
+    sparams = check_params("scorer", scorer_name, sfactory, {**(tp.get("scorer_params") or {}), **s_over})
     gen_kwargs = {**(tp.get("generation") or {}), **(rp.get("generation") or {}), **(generation or {})}
     if "stop" in gen_kwargs:
         gen_kwargs["stop"] = tuple(gen_kwargs["stop"])
+    try:
+        gen = GenerateConfig(**gen_kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"generation settings: {exc}") from None
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit}")
     return RunSpec(
-        task=tp["task"],
-        runner=rp["runner"],
+        task=task_name,
+        runner=runner_name,
         model=model,
-        task_params={**tp["params"], **(task_params or {})},
-        runner_params={**rp["params"], **(runner_params or {})},
-        model_params=dict(model_params or {}),
+        task_params=tparams,
+        runner_params=rparams,
+        model_params=mparams,
         scorer=scorer or tp.get("scorer"),
-        scorer_params={**(tp.get("scorer_params") or {}), **(scorer_params or {})},
-        generation=GenerateConfig(**gen_kwargs),
+        scorer_params=sparams,
+        generation=gen,
         limit=limit,
         task_preset=task if tp.get("_path") else None,
         runner_preset=runner if rp.get("_path") else None,
     )
+
+
+def _known(kind: str, name: str, reg: Any) -> None:
+    """Raise UnknownNameError naming the presets and registered names of ``kind`` (with a did-you-mean)."""
+    if name in reg:
+        return
+    from lara.registry import UnknownNameError
+    from lara.vocabulary import did_you_mean
+
+    presets = sorted(list_presets(kind))
+    names = sorted(set(presets) | set(reg.names()))
+    raise UnknownNameError(
+        f"unknown {kind[:-1]} {name!r}{did_you_mean(name, names)}; valid: presets {', '.join(presets)}; "
+        f"registered {', '.join(reg.names())}"
+    )
+
+
+def _retry_value(key: str, value: Any) -> Any:
+    """Retry settings from the command line are numbers."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return int(value) if key == "max_retries" else float(value)
+    except ValueError:
+        raise ConfigError(f"model parameter {key}={value!r}: expected a number") from None

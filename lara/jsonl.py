@@ -6,22 +6,24 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
+from lara.errors import DataError
 
-class DataError(ValueError):
-    """Malformed input data; the message names file and line."""
+
+class MissingDataError(DataError, FileNotFoundError):
+    """A data file that does not exist (a FileNotFoundError for callers that catch that)."""
 
 
 def read_jsonl(path: str | Path, what: str = "data file") -> Iterator[tuple[int, dict[str, Any]]]:
     """(1-based line number, object) for every non-blank line, parsed one line at a time.
 
-    A missing file raises FileNotFoundError naming ``what`` and the path; a malformed line or a
-    line that is not a JSON object raises DataError naming ``path:line``.
+    A missing file raises DataError (also a FileNotFoundError) naming ``what`` and the path; a
+    malformed line or a line that is not a JSON object raises DataError naming ``path:line``.
     """
     path = Path(path)
     try:
         fh = path.open(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{what} not found: {path}") from exc
+        raise MissingDataError(f"{what} not found: {path}") from exc
     with fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():

@@ -35,10 +35,11 @@ class RichProgress:
         )
         self._t0 = time.perf_counter()
 
-    def update(self, record: dict[str, Any]) -> None:
-        self.cached += bool(record.get("cached"))
-        self.errors += bool(record.get("error"))
-        self.tokens += (record.get("input_tokens") or 0) + (record.get("output_tokens") or 0)
+    def update(self, record: Any) -> None:
+        """Count one finished record (a lara.results.record.Record)."""
+        self.cached += bool(record.cached)
+        self.errors += record.outcome == "error"
+        self.tokens += (record.input_tokens or 0) + (record.output_tokens or 0)
         tps = self.tokens / max(1e-6, time.perf_counter() - self._t0)
         self._progress.update(self._task, advance=1, cached=self.cached, errors=self.errors, tps=f"{tps:,.0f}")
 

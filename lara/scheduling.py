@@ -18,15 +18,15 @@ alignment, and each such key gets its own warm request (:func:`dispatcher_for`).
 documents start alike queue together and wait until one of them has warmed (then the rest warm side
 by side on the cached head), so the shared head is prefilled once.
 
-The affinity key of the sample being processed travels in the :data:`AFFINITY` context variable
-(set by the engine per sample task), so a multi-endpoint backend can send every request about one
-document to the same replica without changing the Backend protocol or the cache key.
+The affinity key of the sample being processed (its :func:`document_key`) travels to backends in
+the request context (:data:`lara.protocols.REQUEST`, set by the engine per sample), so a
+multi-endpoint backend can send every request about one document to the same replica without
+changing the Backend protocol or the cache key.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hashlib
 import logging
 import os
@@ -34,6 +34,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
+from lara.protocols import HasPrefixKey, runner_reads_whole_documents
 from lara.types import Sample
 
 ORDER_POLICIES = ("prefix_warm", "prefix_grouped", "dataset")
@@ -41,9 +42,6 @@ CHARS_PER_TOKEN = 4.0  # estimate of a document's token count from its size (Eng
 HEAD_CHARS = 2048  # documents that start alike (e.g. LaRA paper files opening with the same paper)
 
 log = logging.getLogger(__name__)
-
-AFFINITY: contextvars.ContextVar[str | None] = contextvars.ContextVar("lara_affinity", default=None)
-
 
 def document_key(sample: Sample) -> str:
     """What samples sharing a prompt prefix have in common: their document ids (or their own id)."""
@@ -119,10 +117,15 @@ class OrderPolicy:
         return {"policy": self.name, "prefix_cache_tokens": self.prefix_cache_tokens, "cache_fill": self.cache_fill}
 
 
-def default_policy(runner: str, prefix_cache_tokens: int | None = None) -> OrderPolicy:
-    """Warm-first for runners whose prompts start with the whole document (LC), grouped otherwise."""
-    lc = runner in ("long_context", "lc", "self_route", "self-route")
-    return OrderPolicy("prefix_warm" if lc else "prefix_grouped", prefix_cache_tokens)
+def default_policy(runner: Any, prefix_cache_tokens: int | None = None) -> OrderPolicy:
+    """Warm-first for runners whose prompts start with the whole document (the runner class says
+    so with ``whole_documents``; a registered name is looked up), grouped otherwise."""
+    if isinstance(runner, str):
+        from lara.registry import runners
+
+        runner = runners.get(runner)
+    warm = runner_reads_whole_documents(runner)
+    return OrderPolicy("prefix_warm" if warm else "prefix_grouped", prefix_cache_tokens)
 
 
 class _Group:
@@ -265,9 +268,9 @@ def task_prefix_key(task: Any, tokenizer: Any, policy: OrderPolicy) -> Callable[
     """The grouping key for warm-first dispatch: the task's ``prefix_key`` hook when it has one (and
     the policy warms), else :func:`document_key`. Only ``prefix_warm`` uses it: grouped dispatch keeps
     whole documents together (a finer key would only interleave them)."""
-    hook = getattr(task, "prefix_key", None)
-    if hook is None or tokenizer is None or policy.name != "prefix_warm":
+    if not isinstance(task, HasPrefixKey) or tokenizer is None or policy.name != "prefix_warm":
         return document_key
+    hook = task.prefix_key
 
     def key(sample: Sample) -> str:
         try:

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from lara.errors import ConfigError
 from lara.scheduling import document_key, stable_hash
 from lara.types import Sample
 
@@ -26,7 +27,7 @@ Shard = tuple[int, int]
 _SHARD_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
 
-class MergeError(ValueError):
+class MergeError(ConfigError):
     """Run folders that cannot be merged (different specs, no records)."""
 
 
@@ -74,6 +75,7 @@ def merge_runs(run_dirs: Sequence[Path | str], out_dir: Path | str) -> dict[str,
     spec hash. The merged folder is written through temporary files and renamed into place.
     """
     from lara.results import store
+    from lara.results.collect import read_run
     from lara.results.summary import summarize
 
     out = Path(out_dir)
@@ -113,7 +115,7 @@ def merge_runs(run_dirs: Sequence[Path | str], out_dir: Path | str) -> dict[str,
     run_info = {k: v for k, v in base.items() if k != "shard"}
     run_info.update({"merged_from": merged_from, "merged_shards": [list(s) for s in shards]})
     store.write_json_atomic(out / store.RUN_JSON, run_info)
-    summary = summarize(store.read_records(out / store.SAMPLES), expected=expected)
+    summary = summarize(read_run(out).records, expected=expected)
     summary["run_id"] = base.get("run_id")
     store.write_json_atomic(out / store.SUMMARY_JSON, summary)
     return summary

@@ -13,6 +13,7 @@ import functools
 import re
 from typing import Protocol, Sequence
 
+from lara.errors import DataError
 from lara.types import TruncationReport
 
 POLICIES = ("middle", "left", "right", "skip", "error")
@@ -28,7 +29,7 @@ class Tokenizer(Protocol):
     def count(self, text: str) -> int: ...
 
 
-class ContextTooLong(ValueError):
+class ContextTooLong(DataError):
     """Raised by the ``error`` policy."""
 
 

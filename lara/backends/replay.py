@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from lara.protocols import Failure
 from lara.jsonl import DataError, read_jsonl
 from lara.backends.base import BackendError, EndpointLimits
 from lara.registry import backends
@@ -252,6 +253,13 @@ class ReplayBackend:
 
             self._tokenizer = get_tokenizer("cl100k")
         return self._tokenizer.count(text)
+
+    def classify(self, exc: BaseException) -> Failure:
+        """A recorded answer is there or not: retrying never changes it."""
+        return Failure(getattr(exc, "kind", None) or type(exc).__name__, "fatal")
+
+    async def aclose(self) -> None:
+        return None
 
     async def generate(self, messages: Sequence[Message], config: GenerateConfig) -> Generation:
         start = time.perf_counter()

@@ -1,10 +1,11 @@
 """``executor="ray"``: the same per-sample code on Ray actors, grouped by document; the ``[ray]`` extra.
 
-Each actor holds one backend (built once, so connection pools and a local model are reused) and
-runs batches of samples through :func:`lara.engine.run_async` itself, into a private temporary
-folder, returning the records; the driver writes them with the run's single writer. So a Ray run
-executes exactly the code of a local run (runners, scorers, retries, truncation) and its records
-are interchangeable with a local run's. A batch is one document's questions (small groups are
+Each actor prepares the run once (:func:`lara.engine.prepare`: its own backend stack, so
+connection pools and a local model are reused across batches) and evaluates batches of samples with
+the engine's own dispatcher and :func:`lara.engine.evaluate_sample`, returning the records and its
+call counts; the driver writes them with the run's single writer and sums the counts into the
+summary. So a Ray run executes exactly the code of a local run (runners, scorers, retries,
+truncation) and its records are interchangeable with a local run's. A batch is one document's questions (small groups are
 packed together up to ``batch_size``), in the prefix scheduler's order, so each document's prompts
 reach the server together. ``ray.init(address="auto")`` joins a running cluster (or
 ``$RAY_ADDRESS``); without one a local Ray starts. Actors ask for fractional CPUs (the work is I/O
@@ -14,10 +15,9 @@ bound; whole CPUs deadlock 2-core machines).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import asdict
 from typing import Any, Callable, Sequence
 
@@ -49,37 +49,29 @@ def document_batches(samples: Sequence[Sample], order: OrderPolicy, batch_size: 
 
 
 class SampleWorker:
-    """The actor: holds a backend and runs batches through the engine."""
+    """The actor: prepares the run once, then evaluates batches with the engine's own code."""
 
-    def __init__(self, spec_json: dict[str, Any], max_connections: int, log_prompts: bool, use_cache: bool,
-                 order: dict[str, Any], env: dict[str, str]) -> None:
+    def __init__(self, spec_json: dict[str, Any], options: dict[str, Any], order: dict[str, Any],
+                 env: dict[str, str]) -> None:
         os.environ.update(env)
-        from lara.backends.base import EndpointLimits
-        from lara.engine import build_run_backend
+        from lara.backends.retry import RetryPolicy
+        from lara.engine import RunOptions, prepare
 
-        self.spec = RunSpec.from_json(spec_json)
-        self.max_connections = max_connections
-        self.log_prompts = log_prompts
-        self.use_cache = use_cache
-        self.order = OrderPolicy(**order)
-        self.limits = EndpointLimits(default=max_connections)
-        self.backend = build_run_backend(self.spec, self.limits, max_connections)
+        opts = dict(options)
+        opts["retry"] = RetryPolicy(**opts["retry"])
+        opts["order"] = OrderPolicy(**order)
+        opts["executor"] = "local"
+        self.prepared = prepare(RunSpec.from_json(spec_json), RunOptions(**opts))
 
-    async def run_batch(self, samples: list[Sample]) -> list[dict[str, Any]]:
+    async def run_batch(self, samples: list[Sample], attempts: dict[str, int]) -> tuple[list[dict[str, Any]], dict[str, int]]:
         """Ray runs an actor with coroutine methods on its own event loop (an async actor)."""
-        from lara.engine import run_async
-        from lara.results.store import read_records
+        from lara.engine import dispatch_local
 
-        tmp = tempfile.mkdtemp(prefix="lara-ray-")
-        try:
-            result = await run_async(
-                self.spec, output_root=tmp, samples=samples, backend=self.backend, limits=self.limits,
-                max_connections=self.max_connections, log_prompts=self.log_prompts,
-                use_cache=self.use_cache, order=self.order,
-            )
-            return list(read_records(result.run_dir))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        before = self.prepared.counters()
+        out: list[dict[str, Any]] = []
+        await dispatch_local(self.prepared, samples, lambda rec: out.append(rec.to_dict()), attempts=attempts)
+        after = self.prepared.counters()
+        return out, {k: after[k] - before.get(k, 0) for k in after}
 
 
 def init_ray(address: str | None = None, num_cpus: float | None = None) -> bool:
@@ -104,54 +96,61 @@ def init_ray(address: str | None = None, num_cpus: float | None = None) -> bool:
 
 
 async def run_on_ray(
-    spec: RunSpec,
+    prepared: Any,
     samples: Sequence[Sample],
-    write: Callable[[dict[str, Any]], None],
+    write: Callable[[Any], None],
     *,
-    order: OrderPolicy,
-    max_connections: int = 8,
-    log_prompts: bool = False,
-    use_cache: bool = True,
-    progress: Any = None,
+    attempts: dict[str, int] | None = None,
     num_actors: int = 2,
     cpus_per_actor: float = 0.25,
     batch_size: int = 16,
     address: str | None = None,
-) -> int:
-    """Run ``samples`` on Ray actors; each record is passed to ``write`` as its batch returns."""
+) -> dict[str, int]:
+    """Run ``samples`` on Ray actors; each record goes to ``write`` as its batch returns. Returns the
+    actors' summed call counts (model calls, cache hits)."""
     import ray
 
+    from lara.results.record import Record
+
     started = init_ray(address)
+    options = prepared.options
     try:
         worker_cls = ray.remote(num_cpus=cpus_per_actor, max_restarts=1)(SampleWorker)
         env = {k: os.environ[k] for k in ENV_PASSTHROUGH if k in os.environ}
-        batches = document_batches(samples, order, batch_size)
+        batches = document_batches(samples, prepared.order, batch_size)
         n = max(1, min(num_actors, len(batches)))
-        per_actor = max(1, max_connections // n)
+        opts = {f.name: getattr(options, f.name) for f in dataclasses.fields(options) if f.name != "order"}
+        opts["retry"] = asdict(options.retry)
+        opts["output_root"] = str(options.output_root)
+        opts["cache_path"] = str(options.cache_path) if options.cache_path else None
         # the spec travels without secrets; backends read API keys from the workers' environment
-        actors = [worker_cls.remote(spec.to_json(), per_actor, log_prompts, use_cache, asdict(order), env)
-                  for _ in range(n)]
+        actors = [worker_cls.remote(prepared.spec.to_json(), opts, asdict(prepared.order), env) for _ in range(n)]
         queue = list(reversed(batches))
         pending: dict[Any, Any] = {}
+        attempts = attempts or {}
+
+        def submit(actor: Any) -> None:
+            batch = queue.pop()
+            pending[actor.run_batch.remote(batch, {s.id: attempts[s.id] for s in batch if s.id in attempts})] = actor
+
         for a in actors:
             if queue:
-                pending[a.run_batch.remote(queue.pop())] = a
-        written = 0
+                submit(a)
+        counters = {"model_calls": 0, "cache_hits": 0}
         while pending:
             done, _ = await asyncio.to_thread(ray.wait, list(pending), num_returns=1)
             ref = done[0]
             actor = pending.pop(ref)
-            for rec in await asyncio.to_thread(ray.get, ref):
-                write(rec)
-                written += 1
-                if progress:
-                    progress.update(rec)
+            records, counts = await asyncio.to_thread(ray.get, ref)
+            for rec in records:
+                write(Record.from_dict(rec))
+            for k, v in counts.items():
+                counters[k] = counters.get(k, 0) + v
             if queue:
-                pending[actor.run_batch.remote(queue.pop())] = actor
+                submit(actor)
         for a in actors:
             ray.kill(a)
-        return written
+        return counters
     finally:
         if started:
             ray.shutdown()
-

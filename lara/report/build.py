@@ -115,11 +115,12 @@ def sample_payload(i: int, r: Mapping[str, Any], threshold: float) -> dict[str, 
 def auto_diff_pairs(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     """Run pairs worth diffing: tasks with exactly two runs (e.g. LC and RAG on one model)."""
     from lara.results.lara_table import record_mode
+    from lara.results.record import Record
 
     runs: dict[str, dict[str, int]] = defaultdict(dict)
     for r in records:
         rid, task = str(r.get("run_id")), str(r.get("task"))
-        runs[task].setdefault(rid, {"LC": 0, "RAG": 1}.get(record_mode(r) or "", 2))  # LC is A when present
+        runs[task].setdefault(rid, {"LC": 0, "RAG": 1}.get(record_mode(Record.coerce(r)) or "", 2))  # LC is A when present
     pairs = []
     for _, ids in sorted(runs.items()):
         if len(ids) == 2:

@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from lara.results.lara_table import record_outcome
+from lara.results.record import Record
+
+
+def record_outcome(r: Any) -> str:
+    """ok (scored: correct or incorrect) / unparsed / error / skipped, by :attr:`Record.outcome`."""
+    o = Record.coerce(r).outcome
+    return "ok" if o in ("correct", "incorrect") else o
 
 DEFAULT_THRESHOLD = 0.5
 

@@ -12,7 +12,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from lara.results.lara_table import record_outcome
+from lara.results.record import Record
+
+
+def record_outcome(r: Any) -> str:
+    """ok (scored: correct or incorrect) / unparsed / error / skipped, by :attr:`Record.outcome`."""
+    o = Record.coerce(r).outcome
+    return "ok" if o in ("correct", "incorrect") else o
 
 OUTCOMES = ("ok", "unparsed", "error", "skipped")
 GROUP = ("model", "runner", "task")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -21,11 +22,19 @@ RUN_JSON = "run.json"
 SUMMARY_JSON = "summary.json"
 
 
-def repair_and_scan(path: Path) -> set[str]:
-    """Return the sample ids already written; drop a trailing partial line left by a crash."""
+@dataclass(frozen=True)
+class ScanEntry:
+    """What resume needs to know of a sample's latest line: its attempt and whether it failed."""
+
+    attempt: int
+    error: bool
+
+
+def scan(path: Path) -> dict[str, ScanEntry]:
+    """The latest line of every sample written so far; drops a trailing partial line left by a crash."""
     if not path.exists():
-        return set()
-    done: set[str] = set()
+        return {}
+    done: dict[str, ScanEntry] = {}
     good_end = 0
     with open(path, "rb") as f:
         data = f.read()
@@ -38,8 +47,10 @@ def repair_and_scan(path: Path) -> set[str]:
         line = data[pos:nl]
         if line.strip():
             try:
-                done.add(json.loads(line)["sample_id"])
-            except (ValueError, KeyError):
+                d = json.loads(line)
+                status = d.get("score_status")
+                done[d["sample_id"]] = ScanEntry(int(d.get("attempt") or 1), bool(d.get("error")) or status == "error")
+            except (ValueError, KeyError, TypeError):
                 log.warning("%s: unreadable line at byte %d ignored for resume", path, pos)
         pos = nl + 1
         good_end = pos
@@ -50,6 +61,11 @@ def repair_and_scan(path: Path) -> set[str]:
     return done
 
 
+def repair_and_scan(path: Path) -> set[str]:
+    """The sample ids already written (any outcome); see :func:`scan`."""
+    return set(scan(path))
+
+
 class JsonlWriter:
     """The single writer of a run: appends one JSON line per record and flushes it."""
 
@@ -58,8 +74,10 @@ class JsonlWriter:
         self._f = open(path, "a", encoding="utf-8")
         self.written = 0
 
-    def write(self, record: dict[str, Any]) -> None:
-        self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    def write(self, record: Any) -> None:
+        """One line per record (a :class:`~lara.results.record.Record` or its dict)."""
+        data = record.to_dict() if hasattr(record, "to_dict") else record
+        self._f.write(json.dumps(data, ensure_ascii=False) + "\n")
         self._f.flush()
         self.written += 1
 

@@ -35,6 +35,9 @@ class LongContextRunner:
     """Whole documents in the prompt, truncated explicitly to the model window."""
 
     name = "long_context"
+    strategy = "long_context"
+    whole_documents = True
+    cost_params = ("max_context_tokens",)
 
     def __init__(self, truncation: str = "middle", max_context_tokens: int | None = None, tokenizer: str | None = None) -> None:
         if truncation not in POLICIES:

@@ -64,6 +64,9 @@ class RagRunner:
     """Chunked RAG: top-k chunks (BM25, dense or hybrid) of the sample's documents, one call."""
 
     name = "rag"
+    strategy = "rag"
+    whole_documents = False
+    cost_params = ("k", "chunk_size")
 
     def __init__(self, retriever: str = "bm25", retriever_params: dict[str, Any] | None = None,
                  chunk_size: int = 600, chunk_overlap: int = 100, k: int = 5, order: str = "score",

@@ -107,7 +107,7 @@ def write_fixture(root: Path, n_per_cell: int = 4) -> dict[str, Path]:
                     score = Score("judge", value, status, explanation=f"verdict for {i}", scorer="toy-judge")
                     rec = build_record(
                         run_id=run_id, spec_hash="abc123", task="lara-mini", task_version="1", sample=sample,
-                        runner=registered, runner_label=runner, runner_params={"k": 5} if runner == "rag" else {},
+                        runner=registered, runner_label=runner, strategy=registered, runner_params={"k": 5} if runner == "rag" else {},
                         model="openai:toy", backend="openai", model_id="toy", generation={}, output=output,
                         scores=[] if error else [score], primary="judge", error=error, started_at="2025-01-01T00:00:00Z", latency_s=0.1,
                     )
@@ -116,6 +116,46 @@ def write_fixture(root: Path, n_per_cell: int = 4) -> dict[str, Path]:
         (d / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         runs[runner] = d
     return runs
+
+
+def write_gsm8k(root: Path, n_train: int = 8, n_test: int = 1) -> Path:
+    """A GSM8K folder (``train.jsonl``, ``test.jsonl``) in the upstream format: solutions with
+    calculator annotations and a final ``#### N`` line."""
+    def row(name: str, fruit: str, i: int) -> dict:
+        return {"question": f"{name} has {i} {fruit} and buys {i + 1} more. How many {fruit}?",
+                "answer": f"{name} has {i}+{i + 1}=<<{i}+{i + 1}={2 * i + 1}>>{2 * i + 1} {fruit}.\n#### {2 * i + 1}"}
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "train.jsonl").write_text("".join(json.dumps(row("Tom", "apples", i)) + "\n" for i in range(n_train)))
+    (root / "test.jsonl").write_text("".join(json.dumps(row("Ann", "pears", i + 3)) + "\n" for i in range(n_test)))
+    return root
+
+
+def write_sweep_runs(root: Path, cells: list[tuple[str, str, str, int, int, int, list[float]]],
+                     tokens_per_call: int = 100) -> list[Path]:
+    """One run folder per cell ``(model, task, runner, k, m, n, per-sample scores)`` in the layout a
+    `lara sweep` writes (runner params k, m, n; records by the real record builder), for the
+    allocation fit. Effective length grows with k, m and n so budgets can select among cells."""
+    dirs = []
+    for model, task, runner, k, m, n, scores in cells:
+        label = f"{runner}-k{k}-m{m}-n{n}"
+        run_id = f"{task}__{label}__{model.replace(':', '-')}__fixture"
+        d = root / run_id
+        d.mkdir(parents=True, exist_ok=True)
+        calls = 1 if runner == "drag" else 2 * n + 1
+        eff = calls * tokens_per_call * (m + 1) * (k + 1)
+        lines = []
+        for i, v in enumerate(scores):
+            sample = Sample(f"{task}-{i}", f"Question {i} of {task}?", ("ref",), (), {"category": "location"})
+            out = RunOutput("answer", (Step("generate", input_tokens=eff, output_tokens=5),), effective_context_tokens=eff)
+            rec = build_record(run_id=run_id, spec_hash="fixture", task=task, task_version="1", sample=sample,
+                               runner=runner, runner_label=label, runner_params={"k": k, "m": m, "n": n},
+                               model=model, backend="openai", model_id=model, generation={}, output=out,
+                               scores=[Score("exact", float(v), "ok", scorer="exact")], primary="exact", error=None,
+                               started_at="2025-01-01T00:00:00Z", latency_s=0.1)
+            lines.append(json.dumps(rec.to_dict(), ensure_ascii=False))
+        (d / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        dirs.append(d)
+    return dirs
 
 
 def mbpp_row(task_id: int, text: str, code: str, tests: list[str], setup: str = "") -> dict:
@@ -129,4 +169,3 @@ def write_mbpp(root: Path, rows: list[dict]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     _write_jsonl(root / "mbpp.jsonl", rows)
     return root
-

@@ -171,7 +171,7 @@ def test_benchmark_split_halves_are_disjoint_and_complete(tmp_path) -> None:
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "judge_fidelity.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "judge_fidelity.py"
     spec = importlib.util.spec_from_file_location("judge_fidelity_under_test", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

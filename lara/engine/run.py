@@ -1,0 +1,141 @@
+"""``run(spec, options)``: prepare -> open the run folder -> dispatch -> finalize.
+
+Promises (docs/architecture.md): a rerun of a finished spec makes 0 model calls; a killed run loses
+at most the in-flight samples and never duplicates a line; failures become records; samples that
+share a document are dispatched together (prefix-cache friendly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any, Iterable
+
+from lara import sharding
+from lara.config import RunSpec
+from lara.engine.dispatch import dispatch_local
+from lara.engine.options import Progress, RunOptions, RunResult
+from lara.engine.prepare import Prepared, prepare
+from lara.errors import DataError
+from lara.results import store
+from lara.results.collect import latest_per_sample
+from lara.results.record import Record, utc_now
+from lara.results.summary import environment, summarize
+from lara.types import Sample, to_dict
+
+log = logging.getLogger(__name__)
+
+
+def load_samples(task: Any, limit: int | None) -> list[Sample]:
+    """The task's samples (the first ``limit``); duplicate ids are a data error."""
+    out: list[Sample] = []
+    seen: set[str] = set()
+    for s in task.samples():
+        if s.id in seen:
+            raise DataError(f"task {task.name!r} yields duplicate sample id {s.id!r}")
+        seen.add(s.id)
+        out.append(s)
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def run_dir_for(prepared: Prepared) -> Path:
+    return prepared.options.output_root / sharding.shard_dir_name(prepared.run_id, prepared.options.shard)
+
+
+def write_run_json(prepared: Prepared, run_dir: Path) -> None:
+    previous = store.read_run_json(run_dir)
+    spec, options = prepared.spec, prepared.options
+    store.write_json_atomic(run_dir / store.RUN_JSON, {
+        "run_id": prepared.run_id,
+        "spec_hash": prepared.spec_hash,
+        "spec": spec.to_json(),
+        "task_version": getattr(prepared.task, "version", ""),
+        "data_revision": getattr(prepared.task, "data_revision", None),
+        "model_info": to_dict(prepared.backend.info),
+        "scorer": prepared.scorer_name,
+        "strategy": prepared.strategy,
+        "order": prepared.order.name,
+        "order_params": prepared.order.to_json(),
+        "shard": list(options.shard) if options.shard else None,
+        "executor": options.executor,
+        "created_at": previous.get("created_at", utc_now()),
+        "updated_at": utc_now(),
+        "environment": environment(),
+    })
+
+
+def finalize(prepared: Prepared, run_dir: Path, expected: int, counters: dict[str, int],
+             extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """summary.json from every record of the run folder (this invocation's calls counted apart)."""
+    records = latest_per_sample(Record.from_dict(d) for d in store.read_records(run_dir / store.SAMPLES))
+    summary = summarize(records, expected=expected)
+    summary["run_id"] = prepared.run_id
+    summary["model_calls_this_invocation"] = counters.get("model_calls", 0)
+    summary["cache_hits_this_invocation"] = counters.get("cache_hits", 0)
+    usage = getattr(prepared.scorer, "usage", None)
+    if callable(usage):
+        summary["judge_usage_this_invocation"] = usage()  # kept apart from the model's usage
+    summary.update(extra or {})
+    store.write_json_atomic(run_dir / store.SUMMARY_JSON, summary)
+    return summary
+
+
+async def run_prepared(prepared: Prepared, *, progress: Progress | None = None,
+                       samples: Iterable[Sample] | None = None) -> RunResult:
+    """Run an already prepared spec (the caller closes ``prepared``)."""
+    options = prepared.options
+    all_samples = list(samples) if samples is not None else load_samples(prepared.task, prepared.spec.limit)
+    all_samples = sharding.select_shard(all_samples, options.shard)
+    run_dir = run_dir_for(prepared)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    samples_path = run_dir / store.SAMPLES
+    written = store.scan(samples_path)
+    retry = {sid for sid, e in written.items() if e.error} if options.retry_errors else set()
+    todo = [s for s in all_samples if s.id not in written or s.id in retry]
+    attempts = {sid: written[sid].attempt + 1 for sid in retry}
+    write_run_json(prepared, run_dir)
+    writer = store.JsonlWriter(samples_path)
+    if progress:
+        progress.start(len(all_samples), len(all_samples) - len(todo))
+
+    def sink(record: Record) -> None:
+        writer.write(record)
+        if progress:
+            progress.update(record)
+
+    counters: dict[str, int] = {}
+    try:
+        if options.executor == "ray" and todo:
+            from lara.executors.ray_executor import run_on_ray
+
+            counters = await run_on_ray(prepared, todo, sink, attempts=attempts)
+        else:
+            await dispatch_local(prepared, todo, sink, attempts=attempts)
+    finally:
+        writer.close()
+        if progress:
+            progress.stop()
+        if options.executor != "ray":
+            counters = prepared.counters()
+        summary = finalize(prepared, run_dir, len(all_samples), counters)
+    return RunResult(run_dir=run_dir, summary=summary, records_written=writer.written)
+
+
+async def run_async(spec: RunSpec, options: RunOptions | None = None, *, progress: Progress | None = None,
+                    backend: Any = None, samples: Iterable[Sample] | None = None, limits: Any = None,
+                    **option_kwargs: Any) -> RunResult:
+    """Run one spec. Options come as a :class:`RunOptions` or as its field names (``output_root=``,
+    ``max_connections=``, ``use_cache=``, ``shard=``, ``executor=``...). ``backend`` is a model the
+    caller owns; ``samples`` replaces the task's own sample list."""
+    options = RunOptions.from_kwargs(options, **option_kwargs)
+    prepared = prepare(spec, options, backend=backend, limits=limits)
+    async with prepared.stack:
+        return await run_prepared(prepared, progress=progress, samples=samples)
+
+
+def run(spec: RunSpec, options: RunOptions | None = None, **kwargs: Any) -> RunResult:
+    """Synchronous wrapper around :func:`run_async` for scripts and the CLI."""
+    return asyncio.run(run_async(spec, options, **kwargs))
