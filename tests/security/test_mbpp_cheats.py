@@ -174,3 +174,24 @@ def test_exit_answer_on_ten_real_mbpp_tasks(shared_data: Path) -> None:
     first = [s for _, s in zip(range(10), task.samples())]
     reasons = collections.Counter(_score(s, "import os\nos._exit(0)").details["reason"] for s in first)
     assert reasons == {"exit_before_tests": 10}
+
+
+def test_cli_run_with_the_exit_answer_scores_zero(tmp_path: Path) -> None:
+    """The done-when CLI check on fixture MBPP data: `lara run --task mbpp --runner no-context
+    --model mock -M answer='[BEGIN]\\nimport os\\nos._exit(0)\\n[DONE]'`; every record scores 0
+    with reason exit_before_tests."""
+    from typer.testing import CliRunner
+
+    from lara.cli import _register_commands, app
+    from lara.results.store import read_records
+
+    data = write_mbpp(tmp_path / "mbpp", ROWS)
+    _register_commands()
+    r = CliRunner().invoke(app, ["run", "--task", "mbpp", "--runner", "no-context", "--model", "mock",
+                                 "-M", "answer=[BEGIN]\\nimport os\\nos._exit(0)\\n[DONE]", "-n", "10",
+                                 "--data-dir", str(data), "--output", str(tmp_path / "out"), "--no-cache"])
+    assert r.exit_code == 0, r.output
+    records = list(read_records(tmp_path / "out"))
+    reasons = collections.Counter((rec["scores"]["mbpp_pass"]["value"], rec["scores"]["mbpp_pass"]["details"]["reason"])
+                                  for rec in records)
+    assert reasons == {(0.0, "exit_before_tests"): len(ROWS)}
