@@ -195,3 +195,16 @@ def write_sweep_runs(root: Path, cells: list[tuple[str, str, str, int, int, int,
         (d / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         dirs.append(d)
     return dirs
+
+
+def mbpp_row(task_id: int, text: str, code: str, tests: list[str], setup: str = "") -> dict:
+    """One row of upstream ``mbpp.jsonl``."""
+    return {"text": text, "code": code, "task_id": task_id, "test_setup_code": setup, "test_list": tests,
+            "challenge_test_list": []}
+
+
+def write_mbpp(root: Path, rows: list[dict]) -> Path:
+    """``mbpp.jsonl`` as upstream ships it (one JSON object a line) in ``root``; returns ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    _write_jsonl(root / "mbpp.jsonl", rows)
+    return root
