@@ -59,8 +59,9 @@ def caption(rows: Sequence[SliceStats]) -> str:
     tests = sum(1 for r in rows if r.p is not None)
     return (f"Means per question over the pairs both runs scored (excluded: error, unparsed or skipped on either "
             f"side). {N_BOOT} paired bootstrap resamples (seeded); McNemar exact for binary scores, sign-flip "
-            f"permutation for graded; Holm over the {tests} tests shown, α = {ALPHA:g}; MDD = minimum detectable "
-            f"difference at {POWER:.0%} power for that n.")
+            f"permutation for graded; Holm over the {tests} tests shown, α = {ALPHA:g} (the verdict follows the "
+            f"adjusted p; the interval is not adjusted); MDD = minimum detectable difference at {POWER:.0%} power "
+            f"for that n.")
 
 
 def headline(r: SliceStats, names: Mapping[str, str] | None = None) -> str:
