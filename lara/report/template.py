@@ -58,6 +58,7 @@ dialog .body { padding: 6px 14px 16px; }
 details > summary { cursor: pointer; color: var(--lc); margin: 4px 0; }
 tr.overall td { font-weight: 600; }
 h3.sub { margin-bottom: 2px; }
+#samples .scroll { max-height: 75vh; overflow-y: auto; }
 """
 
 JS = r"""
