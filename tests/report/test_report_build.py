@@ -10,8 +10,7 @@ import pytest
 from lara.report.build import build_report
 from lara.report.diff import correctness, diff_records, load_run, natural_key
 from lara.report.plots import write_plots
-from lara.results.record import Record, build_record
-from lara.types import ErrorInfo, RetrievedRef, RunOutput, Sample, Score, Step
+from lara.results.record import Record
 
 from lara.testing.fixtures import CTYPES, REPORT_CATS as CATS, XSS, write_fixture  # noqa: F401
 from lara.testing.report_page import parse_page
