@@ -283,6 +283,9 @@ def leaderboard_cmd(
     best_per_budget: Optional[str] = typer.Option(
         None, "--best-per-budget", help="Comma-separated budgets (e.g. 16k,32k,128k): best sweep configuration per budget, P*(L_max)."
     ),
+    paired: bool = typer.Option(
+        False, "--paired", help="LC vs RAG on the same questions, per task and model: A−B with a paired bootstrap CI, "
+        "McNemar/sign-flip p, Holm-adjusted verdict and the minimum detectable difference."),
 ) -> None:
     """Aggregate runs into a table: n, score, 95% CI, errors, skipped, unparsed, truncated.
 
@@ -306,6 +309,11 @@ def leaderboard_cmd(
         typer.secho(f"warning: {w}", fg=typer.colors.YELLOW, err=True)
     for sweep in got.sweeps:
         typer.echo(f"sweep {sweep} (left out; `lara leaderboard {sweep}` or --sweeps shows its configurations)", err=True)
+    if paired:
+        from lara.commands.compare import print_paired
+
+        print_paired(got.records, fmt, combine=combine)
+        return
     print_leaderboard(got.records, style=style, fmt=fmt, keys=keys)
 
 

@@ -188,3 +188,53 @@ def test_judge_eval_prints_reference_and_judge_rows(tmp_path):
     assert lines["PandaLM-7B (released)"][1] == "0.7500"  # accuracy 3/4
     # loopback judge: right on items 0-2, position-biased on item 3 → tie, conflict 1/4
     assert lines["openai:j"][1] == "0.7500" and lines["openai:j"][4] == "0.2500"
+
+
+def test_score_uses_the_latest_attempt_and_the_engine_scoring_path(tmp_path):
+    """A retried sample is scored once (its latest record), a length-skipped sample stays skipped and a
+    failed run stays an error: neither reaches the judge, exactly as in ``lara run``."""
+    from lara.types import ErrorInfo
+
+    run = tmp_path / "run1"
+    run.mkdir()
+    sample = lambda sid: Sample(sid, f"Question {sid}?", ("Paris",), metadata={"category": "location"})  # noqa: E731
+    common = dict(spec_hash="abc", task="lara", task_version="1", runner="long_context", runner_params={},
+                  model="replay:m", backend="replay", model_id="m", generation={}, scores=[], primary=None,
+                  started_at=utc_now(), latency_s=0.0)
+    recs = [
+        build_record(run_id="run1", sample=sample("q1"), output=None, attempt=1,
+                     error=ErrorInfo("BackendError", "HTTP 500", 3, "server_error"), **common),
+        build_record(run_id="run1", sample=sample("q2"), output=RunOutput(answer=None, skipped="context_too_long"),
+                     error=None, **common),
+        build_record(run_id="run1", sample=sample("q3"), output=None,
+                     error=ErrorInfo("BackendError", "HTTP 500", 3, "server_error"), **common),
+        build_record(run_id="run1", sample=sample("q1"), output=RunOutput(answer="Paris"), error=None, attempt=2, **common),
+    ]
+    (run / "samples.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in recs))
+    with LoopbackServer(responder=binary_responder) as srv:
+        r = CliRunner().invoke(cli(), ["score", str(run), "--judge", "openai:judge-m", "--judge-base-url", srv.base_url])
+        assert r.exit_code == 0, r.output
+        assert srv.request_count == 1  # only q1's second attempt is judged
+    out = [json.loads(x) for x in (run / "samples.scored-lara_judge-openai-judge-m.jsonl").read_text().splitlines()]
+    assert [(x["sample_id"], x["attempt"], x["score_status"]) for x in out] == [
+        ("q1", 2, "ok"), ("q2", 1, "skipped"), ("q3", 1, None)]
+    assert out[0]["score"] == 1.0 and out[1]["scores"]["lara_judge"]["explanation"] == "context_too_long"
+    assert out[2]["error"]["message"] == "HTTP 500" and out[2]["scores"] == {}
+    assert "3 samples: judged 1, unparsed 0, error 1, skipped 1" in r.output
+
+
+def test_rescore_equals_the_score_of_the_run(tmp_path):
+    """``lara run`` and ``lara score`` score a sample by the same code: re-scoring a run with its own
+    scorer reproduces every score."""
+    from lara.cli import main
+
+    assert main(["run", "--task", "synthetic", "--runner", "lc", "--model", "mock", "-M", "answer=Not mentioned.",
+                 "-n", "8", "--scorer", "synthetic_exact", "-o", str(tmp_path / "res"), "--no-cache"]) == 0
+    (run,) = [p for p in (tmp_path / "res").iterdir() if p.is_dir()]
+    assert main(["score", str(run), "--scorer", "synthetic_exact"]) == 0
+    before = {x["sample_id"]: x for x in map(json.loads, (run / "samples.jsonl").read_text().splitlines())}
+    after = {x["sample_id"]: x for x in map(json.loads, (run / "samples.scored-synthetic_exact.jsonl").read_text().splitlines())}
+    assert before.keys() == after.keys() and len(before) == 8
+    for sid, rec in before.items():
+        assert after[sid]["scores"] == rec["scores"] and after[sid]["score"] == rec["score"]
+    assert {x["score"] for x in before.values()} == {0.0, 1.0}  # the fixture exercises both outcomes
