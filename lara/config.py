@@ -97,9 +97,8 @@ class RunSpec:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "RunSpec":
         d = dict(d)
-        d["generation"] = GenerateConfig(
-            **{k: (tuple(v) if k == "stop" else v) for k, v in d.get("generation", {}).items()}
-        )
+        gen: dict[str, Any] = {k: (tuple(v) if k == "stop" else v) for k, v in d.get("generation", {}).items()}
+        d["generation"] = GenerateConfig(**gen)
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -221,10 +220,9 @@ def resolve_spec(
     bfactory = registry.backends.get(backend_name)
     mp = dict(model_params or {})
     retry_part = {k: mp.pop(k) for k in list(mp) if k in RETRY_PARAM_NAMES}
+    replicas: dict[str, Any] = {}
     if isinstance(mp.get("base_url"), (list, tuple)):
         replicas = {k: mp.pop(k) for k in ("base_url", "cooldown_s", "replica_retries", "max_failovers") if k in mp}
-    else:
-        replicas = {}
     mparams = {**check_params("backend", backend_name, bfactory, mp, convert=True), **replicas,
                **{k: _retry_value(k, v) for k, v in retry_part.items()}}
     scorer_name = scorer or tp.get("scorer") or tfactory.default_scorer  # type: ignore[attr-defined]

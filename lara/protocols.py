@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextvars
 import functools
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Literal, Mapping, Protocol, Sequence, TypeGuard, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Iterable, Literal, Mapping, Protocol, Sequence, TypeGuard, TypeVar, cast, runtime_checkable
 
 from lara.types import (
     Chunk,
@@ -165,7 +165,7 @@ class RunContext:
     params: Mapping[str, Any]
     tokenizer: Any  # lara.tokens.Tokenizer
     log_prompts: bool = False
-    services: dict[str, Any] = field(default_factory=dict)  # shared per-run objects (retriever caches...)
+    services: dict[Any, Any] = field(default_factory=dict)  # shared per-run objects (retriever caches...)
 
 
 @runtime_checkable
@@ -241,7 +241,7 @@ P = TypeVar("P")
 
 
 @functools.lru_cache(maxsize=None)
-def _members(proto: type) -> tuple[str, ...]:
+def _members(proto: Any) -> tuple[str, ...]:
     return tuple(n for n in vars(proto) if not n.startswith("_") and callable(getattr(proto, n, None)))
 
 
@@ -249,7 +249,7 @@ def supports(obj: object, proto: type[P]) -> TypeGuard[P]:
     """Whether ``obj`` offers the optional hook(s) of ``proto`` (a protocol above). Same answer as
     ``isinstance`` on a runtime-checkable protocol, without its per-call cost on Python 3.11
     (it recomputes the protocol's members every time; this runs once per sample)."""
-    return all(callable(getattr(obj, name, None)) for name in _members(proto))
+    return all(callable(getattr(obj, name, None)) for name in _members(cast(Any, proto)))
 
 
 def runner_strategy(runner: Any) -> str:

@@ -87,7 +87,7 @@ def merge_runs(run_dirs: Sequence[Path | str], out_dir: Path | str) -> dict[str,
         if not (d / store.SAMPLES).exists():
             raise MergeError(f"{d}: not a run folder (no {store.SAMPLES})")
         infos.append((d, store.read_run_json(d)))
-    hashes = {info.get("spec_hash") for _, info in infos if info.get("spec_hash")}
+    hashes: set[str | None] = {info.get("spec_hash") for _, info in infos if info.get("spec_hash")}
     records: dict[str, dict[str, Any]] = {}
     for d, _ in infos:
         for rec in store.read_records(d / store.SAMPLES):
@@ -96,7 +96,7 @@ def merge_runs(run_dirs: Sequence[Path | str], out_dir: Path | str) -> dict[str,
             records[sid] = _prefer(records[sid], rec) if sid in records else rec
     hashes.discard(None)
     if len(hashes) > 1:
-        raise MergeError(f"run folders have different spec hashes {sorted(hashes)}: not shards of one run")
+        raise MergeError(f"run folders have different spec hashes {sorted(map(str, hashes))}: not shards of one run")
     if not records:
         raise MergeError("no records to merge")
 

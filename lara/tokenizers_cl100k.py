@@ -122,10 +122,10 @@ def _byte_table() -> list[bytes]:
     table = [b""] * (max(SPECIAL_TOKENS.values()) + 1)
     for line in _ranks_blob().splitlines():
         if line:
-            tok, rank = line.split()
-            table[int(rank)] = base64.b64decode(tok)
-    for tok, rank in SPECIAL_TOKENS.items():
-        table[rank] = tok.encode("utf-8")
+            piece, rank = line.split()
+            table[int(rank)] = base64.b64decode(piece)
+    for special, special_rank in SPECIAL_TOKENS.items():
+        table[special_rank] = special.encode("utf-8")
     return table
 
 

@@ -82,7 +82,7 @@ class AllocationParams:
                    notes=tuple(fit_info.get("notes", ())))
 
 
-PAPER = AllocationParams(a=tuple(GEMINI_15_FLASH.a), b=(*GEMINI_15_FLASH.b, 0.0), c=GEMINI_15_FLASH.c,
+PAPER = AllocationParams(a=GEMINI_15_FLASH.a, b=(*GEMINI_15_FLASH.b, 0.0), c=GEMINI_15_FLASH.c,
                          sigma=GEMINI_15_FLASH.sigma, name="paper: gemini-1.5-flash (Yue et al. 2025)", r2=0.903, mse=0.085)
 PRESETS = {"paper": PAPER, "gemini-1.5-flash": PAPER}
 
@@ -226,12 +226,13 @@ def fit(obs: Sequence[Observation], *, normalized: bool = False, sigma0: Sequenc
 
     if len(obs) < 3:
         raise ValueError(f"need at least 3 observations to fit, got {len(obs)}")
+    stats: dict[str, tuple[float, float]] = {}
     if normalized:
-        y, stats = [o.performance for o in obs], {}
+        perf: list[float] = [o.performance for o in obs]
     else:
-        y, stats = normalize(obs)
+        perf, stats = normalize(obs)
     notes: list[str] = []
-    info = dict(informativeness_override or informativeness(obs, y, notes))
+    info = dict(informativeness_override or informativeness(obs, perf, notes))
     idoc = np.array([info.get(o.task, (0.0, 0.0))[0] for o in obs])
     ishot = np.array([info.get(o.task, (0.0, 0.0))[1] for o in obs])
     X = features([o.k for o in obs], [o.m for o in obs], [o.n for o in obs], idoc, ishot)
@@ -242,8 +243,8 @@ def fit(obs: Sequence[Observation], *, normalized: bool = False, sigma0: Sequenc
         if np.linalg.matrix_rank(X[:, keep]) < len(keep) and np.linalg.matrix_rank(X[:, cols]) == np.linalg.matrix_rank(X[:, keep]):
             keep = cols
             notes.append(f"{names[j]} not identifiable from these observations; fixed to 0")
-    y = np.asarray(y, dtype=float)
-    s = tuple(float(v) for v in sigma0)
+    y = np.asarray(perf, dtype=float)
+    s: tuple[float, float, float, float] = (float(sigma0[0]), float(sigma0[1]), float(sigma0[2]), float(sigma0[3]))
     target = sigma_inv(y, s)
     w = np.zeros(6)
     w[keep] = np.linalg.lstsq(X[:, keep], target, rcond=None)[0]
@@ -261,7 +262,7 @@ def fit(obs: Sequence[Observation], *, normalized: bool = False, sigma0: Sequenc
             with warnings.catch_warnings():  # few configurations: covariance undefined, fit still usable
                 warnings.simplefilter("ignore")
                 popt, _ = curve_fit(lambda xx, a, b, c, d: sigma(xx, (a, b, c, d)), x, y, p0=s, maxfev=20000)
-            s = tuple(float(v) for v in popt)
+            s = (float(popt[0]), float(popt[1]), float(popt[2]), float(popt[3]))
         except (RuntimeError, ValueError) as exc:  # not enough spread to fit four parameters
             notes.append(f"sigma refit failed ({exc}); kept the initial sigma")
     r2, mse = r2_mse(y, sigma(x, s))

@@ -182,7 +182,7 @@ class ReplayBackend:
                     break
                 except FileNotFoundError:
                     continue
-        return self._datasets or None
+        return self._datasets if isinstance(self._datasets, Path) else None
 
     # -- matching ------------------------------------------------------------------------------
     def parse(self, prompt: str) -> tuple[str | None, str | None, str, str]:

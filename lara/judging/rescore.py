@@ -76,7 +76,7 @@ def apply_score(rec: Record, score: Score) -> Record:
 
 def _done(rec: Record, name: str) -> bool:
     s = (rec.scores or {}).get(name)
-    return bool(s) and s.get("status") in DONE_STATUSES
+    return s is not None and s.get("status") in DONE_STATUSES
 
 
 def _reusable(path: Path, name: str) -> dict[str, Record]:

@@ -89,7 +89,7 @@ def _plot_points(points: list[PointRow], xlabel: str, title: str, log_x: bool, t
         ticks: dict[float, str] = {}
         for name, pts in sorted(series.items()):
             pts.sort(key=lambda p: p.x)
-            ax.plot([p.x for p in pts], [100 * p.mean for p in pts], marker="o", label=name)
+            ax.plot([p.x for p in pts], [100 * p.mean if p.mean is not None else float("nan") for p in pts], marker="o", label=name)
             ticks.update({p.x: p.label for p in pts})
         if log_x:
             ax.set_xscale("log", base=2)

@@ -236,7 +236,7 @@ def position_section(records: Sequence[Record], plot: str | None, names: Mapping
 
 
 def cost_section(records: Sequence[Record], names: Mapping[str, str]) -> str:
-    rows = []
+    rows: list[tuple[Sequence[Cell | str], Mapping[str, str]]] = []
     for c in cost_rows(records, names=names):
         rows.append(([*(_key_cell(n, k) for n, k in zip(GROUP, c.key)), num(c.n, "{:d}"),
                       num(c.correct, "{:.1f}"), pct(c.accuracy), num(c.input_tokens, "{:,}"), num(c.calls, "{:,}"),
@@ -249,7 +249,7 @@ def cost_section(records: Sequence[Record], names: Mapping[str, str]) -> str:
 
 
 def status_section(records: Sequence[Record], names: Mapping[str, str]) -> str:
-    rows = []
+    rows: list[tuple[Sequence[Cell | str], Mapping[str, str]]] = []
     for s in status_rows(records, names=names):
         name = s.scorer + (" (primary)" if s.primary else "")
         rows.append(([*(_key_cell(n, k) for n, k in zip(GROUP, s.key)), name,
@@ -265,7 +265,7 @@ def status_section(records: Sequence[Record], names: Mapping[str, str]) -> str:
 def diff_section(k: int, d: DiffResult, index: Mapping[tuple[str, str], int], names: Mapping[str, str]) -> str:
     counts = Counter((x.a_label, x.b_label) for x in d.rows)
     summary = ", ".join(f"A {a} / B {b}: {n}" for (a, b), n in sorted(counts.items())) or "none"
-    rows = []
+    rows: list[tuple[Sequence[Cell | str], Mapping[str, str]]] = []
     for x in d.rows:
         ia = index.get((x.a.run_id, x.sample_id))
         ib = index.get((x.b.run_id, x.sample_id))

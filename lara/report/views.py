@@ -112,7 +112,7 @@ def status_rows(records: Iterable[Record], keys: Sequence[str] = GROUP,
         for name, s in (r.scores or {}).items():
             if name == primary or not isinstance(s, Mapping):
                 continue
-            status = s.get("status")
+            status = str(s.get("status"))
             acc[(k, str(name), False)][{"ok": "scored"}.get(status, status) if status in ("ok", *OUTCOMES) else "error"] += 1
     return [StatusRow(k, name, prim, counts)
             for (k, name, prim), counts in sorted(acc.items(), key=lambda t: (t[0][0], not t[0][2], t[0][1]))]

@@ -18,7 +18,7 @@ import csv
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from lara.results.record import Record
 from lara.vocabulary import CATEGORIES
@@ -156,7 +156,7 @@ def gap_rows(rows: Iterable[TableRow]) -> list[TableRow]:
         rag = by_key.get((model, length, "RAG"))
         if mode != "LC" or rag is None:
             continue
-        vals = {t: _diff(lc.task(t), rag.task(t)) for t in (*TASKS, "overall")}
+        vals: dict[str, Any] = {t: _diff(lc.task(t), rag.task(t)) for t in (*TASKS, "overall")}
         out.append(TableRow(model=model, length=length, mode="LC-RAG", **vals))
     return sort_rows(out)
 
@@ -177,12 +177,13 @@ def paper_table(path: str | Path) -> list[TableRow]:
     rows = []
     with open(path, newline="", encoding="utf-8") as fh:
         for rec in csv.DictReader(fh):
+            values: dict[str, Any] = {t: float(rec[t]) for t in (*TASKS, "overall")}
             rows.append(
                 TableRow(
                     model=rec["model"],
                     length=rec["length"],
                     mode=MODE_ALIASES.get(rec["setting"].strip().lower(), rec["setting"]),
-                    **{t: float(rec[t]) for t in (*TASKS, "overall")},
+                    **values,
                 )
             )
     return sort_rows(rows)

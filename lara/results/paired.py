@@ -21,7 +21,7 @@ import math
 import zlib
 from dataclasses import dataclass, replace
 from statistics import NormalDist
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from lara.results.record import Record
 from lara.vocabulary import CATEGORIES
@@ -179,7 +179,8 @@ def pair_records(a: Iterable[Record], b: Iterable[Record], a_name: str = "A", b_
     """Join on sample id (the last record per id wins, as :func:`lara.results.collect.collect` keeps)."""
     ma = {r.sample_id: r for r in a}
     mb = {r.sample_id: r for r in b}
-    pairs, excluded = [], []
+    pairs: list[tuple[Record, Record]] = []
+    excluded: list[tuple[Record, Record]] = []
     for sid, ra in ma.items():
         rb = mb.get(sid)
         if rb is None:
@@ -230,7 +231,7 @@ def slice_stats(pairs: Sequence[tuple[Record, Record]], excluded: int, *, task: 
     d = [x - y for x, y in zip(va, vb)]
     n = len(d)
     truncated = sum(1 for ra, rb in pairs if ra.truncated or rb.truncated)
-    base = dict(task=task, model=model, a_name=a_name, b_name=b_name, category=category, length=length,
+    base: dict[str, Any] = dict(task=task, model=model, a_name=a_name, b_name=b_name, category=category, length=length,
                 n=n, excluded=excluded, truncated=truncated)
     if n == 0:
         return SliceStats(**base, mean_a=None, mean_b=None, diff=None, ci_low=None, ci_high=None, test="-",
@@ -281,7 +282,7 @@ def compare_pairing(pairing: Pairing, *, n_boot: int = N_BOOT, n_perm: int = N_P
     for ra, _ in pairing.excluded:
         dropped[key(ra)] = dropped.get(key(ra), 0) + 1
     keys = sorted(groups.keys() | dropped.keys(), key=lambda k: (category_key(k[0]), length_key(k[1])))
-    common = dict(task=pairing.task, model=pairing.model, a_name=pairing.a_name, b_name=pairing.b_name,
+    common: dict[str, Any] = dict(task=pairing.task, model=pairing.model, a_name=pairing.a_name, b_name=pairing.b_name,
                   n_boot=n_boot, n_perm=n_perm, seed=seed)
     rows = []
     if len(keys) > 1:

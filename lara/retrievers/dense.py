@@ -89,7 +89,7 @@ class Encoder:
                 from sentence_transformers import SentenceTransformer
 
                 model = SentenceTransformer(self.target, device=self.device)
-                limit = int(model.max_seq_length) - 2  # [CLS] and [SEP]
+                limit = int(model.max_seq_length or 256) - 2  # [CLS] and [SEP]
                 if self._window is not None and self._window > limit:
                     raise ConfigError(f"dense retriever: window_tokens {self._window} exceeds what "
                                       f"{self.model_id} reads ({limit} word pieces)")
@@ -194,6 +194,7 @@ def build_faiss(vectors: Any, index_type: str, nlist: int, hnsw_m: int) -> Any:
     import faiss
 
     n, d = vectors.shape
+    index: Any
     if index_type == "hnsw":
         index = faiss.IndexHNSWFlat(d, hnsw_m, faiss.METRIC_INNER_PRODUCT)
     elif index_type == "ivf" and n >= 2 * nlist:

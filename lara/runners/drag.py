@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from lara.protocols import HasCorpus, HasRetrievalQuery, RunContext, supports
 from lara.registry import runners
@@ -148,7 +148,7 @@ class DragBase:
         key = f"drag-demos:{kind}:{self.seed}:{self.demo_file}"
         if key not in ctx.services:
             if kind == "train":
-                demos = ctx.task.corpus().demos
+                demos = cast(HasCorpus, ctx.task).corpus().demos
                 pool: list[Any] = [demos[i] for i in _shuffled(len(demos), self.seed)]
             elif kind == "file":
                 from lara.tasks.demos import parse_chain, read_jsonl, require
@@ -232,7 +232,8 @@ class DragBase:
             demo_qa=tuple(tok.count(qa_block(d.question, d.answer, self.answer_prefix)) for d in demos),
         )
 
-    async def plan(self, ctx: RunContext, sample: Sample, k: int, m: int) -> tuple[list[ScoredChunk], list[Demo], B.PromptPieces]:
+    async def plan(self, ctx: RunContext, sample: Sample, k: int, m: int) -> tuple[list[ScoredChunk], list[Any], B.PromptPieces]:
+        """Hits, demonstrations (a subclass's own kind) and the prompt pieces that price them."""
         hits = await self.search(ctx, sample, self.query(ctx, sample), k)
         demos = await self.demonstrations(ctx, sample, m, k)
         return hits, demos, self.pieces(self.tokenizer(), demos, [h.chunk for h in hits], sample.question)

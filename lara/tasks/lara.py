@@ -119,7 +119,7 @@ class LaraTask:
         limit = lc_max_prompt_tokens if lc_max_prompt_tokens is not None else load_prompts()["lc_max_prompt_tokens"]
         self.lc_max_prompt_tokens = int(limit)
         self._samples: list[Sample] | None = None
-        self._heads: dict[tuple[str, str], list[int | None]] = {}  # (doc, type) -> [bytes, tokens]
+        self._heads: dict[tuple[str, str], list[Any]] = {}  # (doc, type) -> [bytes, tokens]
 
     # -- loading -----------------------------------------------------------------------------
     def samples(self) -> list[Sample]:
@@ -255,7 +255,7 @@ class LaraTask:
             head = self._heads[(doc.id, ctype)] = [len(text.encode("utf-8")), None]
         tail = suffix[at:].format(question=sample.question)
         limit = self.lc_max_prompt_tokens
-        if head[0] + len(tail.encode("utf-8")) <= limit:  # a token is at least one byte
+        if limit is None or head[0] + len(tail.encode("utf-8")) <= limit:  # a token is at least one byte
             return None
         if head[1] is None:
             head[1] = tokenizer.count(prefix + doc.load_text() + suffix[:at])

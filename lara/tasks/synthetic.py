@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 from lara.protocols import ContextBlock
 from lara.registry import tasks
@@ -107,7 +107,7 @@ class SyntheticTask:
         t1, t2 = rng.sample(_TOWERS, 2)
         h1, h2 = rng.sample(range(40, 400), 2)
         person, city, thing = rng.choice(_PEOPLE), rng.choice(_CITIES), rng.choice(_THINGS)
-        facts = {
+        facts: dict[str, tuple[Any, ...]] = {
             "location": ([_Fact(f"The access code for the {vault} vault is {code}.", depth)],
                          f"What is the access code for the {vault} vault?", (code,), {"depth": depth},
                          [(f"Which access code does the document give for the {vault} vault?", code)]),

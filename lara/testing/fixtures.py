@@ -8,6 +8,7 @@ through the real record builder. Tests import these instead of copying them.
 from __future__ import annotations
 
 import json
+from typing import Any
 from pathlib import Path
 
 from lara.results.record import Record, build_record
@@ -127,7 +128,7 @@ def write_fixture(root: Path, n_per_cell: int = 4, model: str = "openai:toy",
         i = 0
         for length, cat, ctype, k in ((ln, c, t, k) for ln in lengths for c in REPORT_CATS for t in CTYPES
                                       for k in range(n_per_cell)):
-            meta = {"category": cat, "context_type": ctype, "length": length}
+            meta: dict[str, Any] = {"category": cat, "context_type": ctype, "length": length}
             if cat != "comparison":
                 meta["context_order"] = k % 3
             sample = Sample(f"{length}_{ctype}_{cat}_{k}", f"Question {cat} {ctype} {k}?", (f"ref {k}",), (), meta)
@@ -140,14 +141,14 @@ def write_fixture(root: Path, n_per_cell: int = 4, model: str = "openai:toy",
             steps.append(Step("generate", input_tokens=in_tok, output_tokens=20, output="a"))
             answer = XSS if (runner == "rag" and i == 2) else f"answer {runner} {i}"
             trunc = TruncationReport("middle", 140_000, 127_000, 13_000) if runner == "lc" and i == 4 else None
-            output = RunOutput(answer, tuple(steps), effective_context_tokens=in_tok, truncation=trunc)
+            output: RunOutput | None = RunOutput(answer, tuple(steps), effective_context_tokens=in_tok, truncation=trunc)
             error = None
             if runner == "lc" and i == 7:
                 output, error, value, status = None, ErrorInfo("BackendError", "HTTP 500 <b>boom</b>", 3, "upstream_failure"), None, "error"
             if runner == "lc" and i == 9:
                 output = RunOutput(None, (), skipped="too long")
                 value, status = None, "skipped"
-            score = Score("judge", value, status, explanation=f"verdict for {i}", scorer="toy-judge")
+            score = Score("judge", value, status, explanation=f"verdict for {i}", scorer="toy-judge")  # type: ignore[arg-type]
             rec = build_record(
                 run_id=run_id, spec_hash="abc123", task="lara-mini", task_version="1", sample=sample,
                 runner=registered, runner_label=runner, strategy=registered, runner_params={"k": 5} if runner == "rag" else {},
@@ -241,7 +242,7 @@ def scored_record(
     output = None if error else RunOutput(None if skipped else answer, (Step("generate", input_tokens=100, output_tokens=5),),
                                           effective_context_tokens=100, truncation=trunc,
                                           skipped="context_too_long" if skipped else None)
-    scores = [] if error else [Score("judge", None if skipped else score, "skipped" if skipped else status, scorer="judge")]
+    scores = [] if error else [Score("judge", None if skipped else score, "skipped" if skipped else status, scorer="judge")]  # type: ignore[arg-type]
     return build_record(
         run_id=run_id, spec_hash="h", task=task, task_version="1", sample=sample, runner=runner,
         runner_label=runner_label or runner, strategy=strategy or runner, runner_params={}, model=model,
