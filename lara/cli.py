@@ -36,11 +36,15 @@ def _main(
     ctx: typer.Context,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging, and tracebacks for errors."),
 ) -> None:
+    from lara.secrets import install_log_redaction
+
     _STATE["verbose"] = verbose
     level = logging.DEBUG if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # some libraries (bm25s) force DEBUG on their logger
         handler.setLevel(level)
+    # every log line, traceback (chained causes included) and warning passes one redacting filter
+    install_log_redaction()
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
 
@@ -109,7 +113,9 @@ def _register_commands() -> None:
 
 
 def _error(message: str, code: int) -> int:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    from lara.secrets import redact_text
+
+    typer.secho(f"error: {redact_text(message)}", fg=typer.colors.RED, err=True)
     return code
 
 
