@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 INDEX = "samples.index"
 MAGIC = b"lara-index 1"
-HEADER_LEN = 64  # "lara-index 1 ino=<20> mtime=<20>" padded; fixed so the mtime is rewritten in place
+HEADER_LEN = 80  # "lara-index 1 ino=<20> mtime=<20>" padded; fixed so the mtime is rewritten in place
 _MTIME_AT = len(MAGIC) + 1 + len("ino=") + 20 + 1 + len("mtime=")
 
 
@@ -60,6 +60,8 @@ def index_path(samples: Path) -> Path:
 
 def header(ino: int, mtime_ns: int) -> bytes:
     text = MAGIC + b" ino=%020d mtime=%020d" % (ino, mtime_ns)
+    if len(text) >= HEADER_LEN:
+        raise ValueError(f"index header too long: {text!r}")
     return text.ljust(HEADER_LEN - 1) + b"\n"
 
 

@@ -39,8 +39,9 @@ class Fault:
     ``garbage_text``: 200 with a ``text/plain`` non-JSON body; ``no_choices``: 200, JSON without choices;
     ``trickle``: 200, a valid completion sent ``rate`` bytes per second (for ``hang_s`` at most);
     ``huge``: 200, a valid completion of ``size`` bytes (``chunked`` without a Content-Length);
-    ``echo_key``: ``status`` with a ``text/plain`` body that echoes the request's bearer token after
-    ``pad`` characters (a misconfigured proxy), so the key sits where error messages are cut.
+    ``echo_key``: ``status`` with a body that echoes the request's bearer token after ``pad``
+    characters (a misconfigured proxy), so the key sits where error messages are cut; ``text/plain``,
+    or an OpenAI-style JSON error whose message holds it with ``as_json``.
     """
 
     kind: str = "status"
@@ -51,6 +52,7 @@ class Fault:
     size: int = 0
     chunked: bool = False
     pad: int = 0
+    as_json: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -89,8 +91,8 @@ class Fault:
         return cls("huge", 200, size=size, chunked=chunked)
 
     @classmethod
-    def echo_key(cls, status: int = 401, pad: int = 190) -> "Fault":
-        return cls("echo_key", status, pad=pad)
+    def echo_key(cls, status: int = 401, pad: int = 190, as_json: bool = False) -> "Fault":
+        return cls("echo_key", status, pad=pad, as_json=as_json)
 
 
 FaultPlan = Union[
@@ -140,6 +142,7 @@ class LoopbackServer:
     def reset(self) -> None:
         self.request_count = 0
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str] = []  # the Authorization header of each chat request
         self.arrivals: list[float] = []  # time.monotonic() of each chat request
         self.faults_served: list[str] = []
         self.in_flight = 0
@@ -293,6 +296,8 @@ class LoopbackServer:
         if fault.kind == "echo_key":
             token = request.headers.get("authorization", "").removeprefix("Bearer ")
             text = "x" * fault.pad + f" invalid api key {token} (echoed by the server)"
+            if fault.as_json:
+                return _error(fault.status, text)
             return Response(text.encode(), fault.status, media_type="text/plain")
         if fault.kind == "huge":
             filler = "a " * max(0, fault.size // 2)
@@ -327,6 +332,7 @@ class LoopbackServer:
         async def chat(request: Request) -> Response:
             index = self.request_count
             self.request_count += 1
+            self.authorizations.append(request.headers.get("authorization", ""))
             self.arrivals.append(time.monotonic())
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
