@@ -47,10 +47,41 @@ def is_key_env(name: str) -> bool:
 
 
 def known_secrets(env: Mapping[str, str] | None = None) -> list[str]:
-    """Values of the key variables now set, longest first (a key containing another is masked whole)."""
-    env = os.environ if env is None else env
+    """Values of the key variables now set, longest first (a key containing another is masked whole).
+
+    Read afresh at every call (a key set after start-up counts); for ``os.environ`` the raw byte
+    mapping is scanned, since decoding every variable made this the writer's main cost per record."""
+    if env is None:
+        raw = getattr(os.environ, "_data", None)
+        if isinstance(raw, dict):
+            names = _registered_bytes()
+            picked = tuple((k, v) for k, v in raw.items()
+                           if (k.endswith(b"API_KEY") or k in names) and len(v) >= MIN_SECRET_LEN)
+            return _decoded(picked) if picked else []
+        env = os.environ
     found = {v for k, v in env.items() if (is_key_env(k) or k in _registered) and v and len(v) >= MIN_SECRET_LEN}
     return sorted(found, key=len, reverse=True)
+
+
+def _registered_bytes() -> frozenset[bytes]:
+    return frozenset(os.fsencode(n) for n in _registered) if _registered else frozenset()
+
+
+_DECODED: dict[tuple[tuple[bytes, bytes], ...], list[str]] = {}
+
+
+def _decoded(picked: tuple[tuple[bytes, bytes], ...]) -> list[str]:
+    """The values as text, longest first, memoised (the key variables rarely change). The byte test
+    above is loose (``...API_KEY``); the exact name rule is applied here."""
+    got = _DECODED.get(picked)
+    if got is None:
+        pairs = [(os.fsdecode(k), os.fsdecode(v)) for k, v in picked]
+        values = {v for k, v in pairs if is_key_env(k) or k in _registered}
+        got = sorted(values, key=len, reverse=True)
+        if len(_DECODED) > 64:
+            _DECODED.clear()
+        _DECODED[picked] = got
+    return got
 
 
 def _spellings(secret: str) -> list[str]:

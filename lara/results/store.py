@@ -258,14 +258,9 @@ class JsonlWriter:
         secrets = known_secrets()
         if secrets:
             line = redact_text(line, secrets)
-        raw = line.encode("utf-8")
         start = self._pos
         try:
-            view = memoryview(raw)
-            while view:
-                n = os.pwrite(self._fd, view, self._pos)
-                view = view[n:]
-                self._pos += n
+            self._append(line.encode("utf-8"))
         except OSError:
             self._pos = start
             try:
@@ -277,6 +272,14 @@ class JsonlWriter:
         if self._index is not None:
             self._index.add(self._pos, int(data.get("attempt") or 1),
                             bool(data.get("error")) or data.get("score_status") == "error", data["sample_id"])
+
+    def _append(self, raw: bytes) -> None:
+        """Write ``raw`` at the end of the file and advance the end offset."""
+        view = memoryview(raw)
+        while view:
+            n = os.pwrite(self._fd, view, self._pos)
+            view = view[n:]
+            self._pos += n
 
     def close(self) -> None:
         if self._index is not None:
