@@ -329,7 +329,7 @@ def _response_cap(limit: int) -> Any:
     try:  # the openai library's HTTP stack: httpx2 in openai >= 3, httpx before
         from httpx2 import AsyncByteStream
     except ImportError:
-        from httpx import AsyncByteStream
+        from httpx import AsyncByteStream  # type: ignore[assignment]
 
     class CappedStream(AsyncByteStream):
         def __init__(self, inner: Any) -> None:
