@@ -78,15 +78,18 @@ def test_install_log_redaction_covers_every_root_handler_and_warnings(monkeypatc
     handler = logging.StreamHandler(stream)
     root.addHandler(handler)
     try:
-        install_log_redaction()
-        install_log_redaction()  # idempotent: one filter per handler
-        assert sum(isinstance(f, RedactingFilter) for f in handler.filters) == 1
-        logging.getLogger("some.library").error("library says %s", CANARY)
-        warnings.warn(f"deprecated use with {CANARY}")
+        with warnings.catch_warnings():  # pytest records warnings itself; route them as the CLI does
+            warnings.simplefilter("always")
+            install_log_redaction()
+            install_log_redaction()  # idempotent: one filter per handler
+            assert sum(isinstance(f, RedactingFilter) for f in handler.filters) == 1
+            logging.getLogger("some.library").error("library says %s", CANARY)
+            warnings.warn(f"deprecated use with {CANARY}", UserWarning, stacklevel=1)
     finally:
         root.removeHandler(handler)
         logging.captureWarnings(False)
-    assert "library says" in stream.getvalue() and not leaked(stream.getvalue())
+    out = stream.getvalue()
+    assert "library says" in out and "deprecated use with" in out and not leaked(out)
 
 
 @pytest.mark.parametrize("status,pad", [(200, 166), (401, 196)], ids=["non-json-200-cut-at-200", "401-cut-at-300"])
