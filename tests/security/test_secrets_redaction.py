@@ -80,6 +80,7 @@ def test_install_log_redaction_covers_every_root_handler_and_warnings(monkeypatc
     try:
         with warnings.catch_warnings():  # pytest records warnings itself; route them as the CLI does
             warnings.simplefilter("always")
+            logging.captureWarnings(False)  # an earlier CLI call in this process may have captured them
             install_log_redaction()
             install_log_redaction()  # idempotent: one filter per handler
             assert sum(isinstance(f, RedactingFilter) for f in handler.filters) == 1
