@@ -10,6 +10,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+import traceback
 from pathlib import Path
 from typing import List, Optional
 
@@ -112,6 +113,13 @@ def _register_commands() -> None:
         importlib.import_module(f"lara.commands.{name}").register(app)
 
 
+def _print_traceback() -> None:
+    """``-v``: the traceback (chained causes included) on stderr, through the same redaction as logs."""
+    from lara.secrets import redact_text
+
+    sys.stderr.write(redact_text(traceback.format_exc()))
+
+
 def _error(message: str, code: int) -> int:
     from lara.secrets import redact_text
 
@@ -130,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     if not any(c.name == "run" for c in app.registered_commands):
         _register_commands()
     try:
-        app(args=argv, prog_name="lara", standalone_mode=False)
-        return 0
+        rv = app(args=argv, prog_name="lara", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0  # click returns an Exit's code without standalone mode
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except click.exceptions.Exit as exc:
@@ -143,11 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         return _error("interrupted", 130)
     except LaraError as exc:
         if _STATE["verbose"]:
-            log.exception("traceback")
+            _print_traceback()
         return _error(str(exc), exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - one line for users; -v for developers
         if _STATE["verbose"]:
-            log.exception("traceback")
+            _print_traceback()
         where = ""
         if isinstance(exc, OSError) and getattr(exc, "filename", None):
             where = f" ({exc.filename})"

@@ -24,6 +24,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from lara.errors import MissingDataError, ResultsError
 from lara.results.index import (
     INDEX, IndexAppender, IndexState, ScanEntry, append_entries, encode_entry, entry, index_path,
     read_index, write_index,
@@ -303,7 +304,7 @@ def find_runs(root: Path | str) -> Iterator[Path]:
         yield root
         return
     if not root.exists():
-        raise FileNotFoundError(f"no such results folder: {root}")
+        raise MissingDataError(f"no such results folder: {root}")
     for p in sorted(root.rglob(SAMPLES)):
         yield p.parent
 
@@ -346,11 +347,7 @@ def read_run_json(run_dir: Path) -> dict[str, Any]:
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        from lara.errors import ResultsError
-
         raise ResultsError(f"{p}: not valid JSON ({exc})") from exc
     if not isinstance(data, dict):
-        from lara.errors import ResultsError
-
         raise ResultsError(f"{p}: expected a JSON object")
     return data

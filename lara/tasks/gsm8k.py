@@ -21,6 +21,7 @@ from lara.protocols import ContextBlock
 from lara.registry import tasks
 from lara.tasks.demos import DataError, Demo, DemoCorpus, block_texts, read_jsonl, require
 from lara.types import Chunk, Document, Message, Sample, TruncationReport
+from lara.errors import MissingDataError
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +80,11 @@ def load_split(data_dir: Path | None, split: str) -> list[dict[str, Any]]:
     try:
         import datasets  # lazy: only for hub loading
     except ImportError as exc:
-        raise FileNotFoundError("no GSM8K data_dir given and the `datasets` package is missing") from exc
+        raise MissingDataError("no GSM8K data_dir given and the `datasets` package is missing") from exc
     try:
         ds = datasets.load_dataset(HUB_ID, "main", split=split)
     except Exception as exc:  # offline, hub error...
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"GSM8K: no local data (param data_dir, $GSM8K_DATA_DIR) and the hub is unreachable: {exc}"
         ) from exc
     return [{"question": r["question"], "answer": r["answer"]} for r in ds]

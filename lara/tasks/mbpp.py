@@ -19,6 +19,7 @@ from lara.protocols import ContextBlock
 from lara.registry import tasks
 from lara.tasks.demos import DataError, Demo, DemoCorpus, block_texts, read_jsonl, require
 from lara.types import Chunk, Document, Message, Sample, TruncationReport
+from lara.errors import MissingDataError
 
 HUB_ID = "google-research-datasets/mbpp"
 VARIANTS = ("full", "sanitized")
@@ -69,7 +70,7 @@ def load_rows(data_dir: Path | None, variant: str) -> list[dict[str, Any]]:
         if sanitized:
             path = data_dir / "sanitized-mbpp.json"
             if not path.exists():
-                raise FileNotFoundError(f"data file not found: {path}")
+                raise MissingDataError(f"data file not found: {path}")
             raw = path.read_text(encoding="utf-8")
             if raw.lstrip().startswith("["):
                 try:
@@ -83,11 +84,11 @@ def load_rows(data_dir: Path | None, variant: str) -> list[dict[str, Any]]:
     try:
         import datasets  # lazy: only for hub loading
     except ImportError as exc:
-        raise FileNotFoundError("no MBPP data_dir given and the `datasets` package is missing") from exc
+        raise MissingDataError("no MBPP data_dir given and the `datasets` package is missing") from exc
     try:
         dd = datasets.load_dataset(HUB_ID, variant)
     except Exception as exc:
-        raise FileNotFoundError(f"MBPP: no local data (data_dir, $MBPP_DATA_DIR) and the hub is unreachable: {exc}") from exc
+        raise MissingDataError(f"MBPP: no local data (data_dir, $MBPP_DATA_DIR) and the hub is unreachable: {exc}") from exc
     return [_normalise(dict(r), f"{HUB_ID}/{variant}", sanitized) for split in dd.values() for r in split]
 
 
