@@ -158,3 +158,18 @@ def test_transport_redacts_an_error_body_before_cutting_it(monkeypatch, transpor
         with pytest.raises(Exception) as err:  # noqa: PT011 - each transport raises its own type
             asyncio.run(call())
     assert not leaked(str(err.value))
+
+
+def test_verbose_error_traceback_printed_by_main_is_redacted(tmp_path, monkeypatch, capsys):
+    """`lara -v` prints the traceback of the error it reports; a key quoted in that error (here
+    PyYAML quoting the preset line that holds it) is masked in the traceback and the error line."""
+    from lara.cli import main
+
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "leaky.yaml").write_text(f"task: synthetic\nparams: {{key: {CANARY}\n  bad: [\n")
+    monkeypatch.setenv("LARA_PRESET_PATH", str(tmp_path))
+    monkeypatch.setenv(KEY_ENV, CANARY)
+    code = main(["-v", "run", "--task", "leaky", "--model", "mock", "-o", str(tmp_path / "res")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" in err and "error: malformed YAML" in err
+    assert MASK in err and not leaked(err)
