@@ -37,11 +37,15 @@ def _main(
     ctx: typer.Context,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging, and tracebacks for errors."),
 ) -> None:
+    from lara.secrets import install_log_redaction
+
     _STATE["verbose"] = verbose
     level = logging.DEBUG if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # some libraries (bm25s) force DEBUG on their logger
         handler.setLevel(level)
+    # every log line, traceback (chained causes included) and warning passes one redacting filter
+    install_log_redaction()
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
 
@@ -109,8 +113,17 @@ def _register_commands() -> None:
         importlib.import_module(f"lara.commands.{name}").register(app)
 
 
+def _print_traceback() -> None:
+    """``-v``: the traceback (chained causes included) on stderr, through the same redaction as logs."""
+    from lara.secrets import redact_text
+
+    sys.stderr.write(redact_text(traceback.format_exc()))
+
+
 def _error(message: str, code: int) -> int:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    from lara.secrets import redact_text
+
+    typer.secho(f"error: {redact_text(message)}", fg=typer.colors.RED, err=True)
     return code
 
 
@@ -138,11 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         return _error("interrupted", 130)
     except LaraError as exc:
         if _STATE["verbose"]:
-            traceback.print_exc()
+            _print_traceback()
         return _error(str(exc), exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - one line for users; -v for developers
         if _STATE["verbose"]:
-            traceback.print_exc()
+            _print_traceback()
         where = ""
         if isinstance(exc, OSError) and getattr(exc, "filename", None):
             where = f" ({exc.filename})"

@@ -27,9 +27,10 @@ PRESET_KINDS = ("tasks", "runners", "retrievers")
 NON_SEMANTIC = {
     "max_connections", "timeout_s", "log_prompts", "output_dir", "progress",
     "max_retries", "backoff_base_s", "max_backoff_s", "max_retry_after_s", "api_key_env",
-    "cooldown_s", "replica_retries", "max_failovers",
+    "cooldown_s", "replica_retries", "max_failovers", "max_response_bytes",
 }
 SECRET_KEY_RE = re.compile(r"(api[_-]?key|secret|password|authorization|^token$|_token$)", re.I)
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class PresetError(ConfigError):
@@ -46,10 +47,16 @@ def short_hash(obj: Any, n: int = 12) -> str:
 
 
 def scrub_secrets(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop anything that looks like a credential before it reaches run.json or a record."""
+    """Drop anything that looks like a credential before it reaches run.json or a record.
+
+    ``*_env`` keys (``api_key_env``) name the variable a key is read from, not the key: they are
+    kept when their value is a variable name, so a resumed run reads the same variable instead of
+    falling back to $OPENAI_API_KEY (and sending that key to another provider)."""
     out: dict[str, Any] = {}
     for k, v in params.items():
-        if SECRET_KEY_RE.search(str(k)):
+        if SECRET_KEY_RE.search(str(k)) and not (
+            str(k).endswith("_env") and isinstance(v, str) and ENV_NAME_RE.match(v)
+        ):
             continue
         out[k] = scrub_secrets(v) if isinstance(v, Mapping) else v
     return out
@@ -125,14 +132,7 @@ def load_preset(kind: str, name: str) -> dict[str, Any] | None:
     path = Path(name) if name.endswith(".yaml") else list_presets(kind).get(name)
     if path is None or not path.exists():
         return None
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise PresetError(f"malformed preset {where}: {exc}") from exc
+    data = load_yaml_file(path, "preset")
     if not isinstance(data, dict):
         raise PresetError(f"malformed preset {path}: expected a mapping at top level")
     key = kind[:-1]  # tasks -> task
@@ -148,12 +148,52 @@ def load_preset(kind: str, name: str) -> dict[str, Any] | None:
 
 def parse_kv(items: list[str] | None) -> dict[str, Any]:
     """Parse ``key=value`` CLI overrides; values are YAML scalars (numbers, booleans, lists)."""
+    return {k: load_yaml(v, f"--param {k}") for k, v in parse_kv_text(items).items()}
+
+
+MAX_YAML_BYTES = 1 << 20  # presets are a few hundred bytes; no legitimate one comes near this
+
+
+def load_yaml(text: str, where: str) -> Any:
+    """YAML as ``safe_load`` reads it, minus aliases: ``*ref`` is refused where it appears.
+
+    Why: an alias bomb (nested anchors referenced many times) is a few lines of YAML that expand
+    into gigabytes once anything walks the result (a preset ran for over 60 s at 690 MB and
+    growing). Presets have no need for aliases, so refusing them removes the attack outright
+    instead of guessing a size cap; oversized text is refused too.
+    """
     import yaml
 
-    out: dict[str, Any] = {}
-    for k, v in parse_kv_text(items).items():
-        out[k] = yaml.safe_load(v)
-    return out
+    if len(text) > MAX_YAML_BYTES:
+        raise PresetError(f"{where}: {len(text)} characters of YAML (more than {MAX_YAML_BYTES}); refusing to parse")
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise PresetError(
+                    f"{where}:{event.start_mark.line + 1}: YAML alias *{event.anchor} refused "
+                    "(aliases can expand exponentially; write the value out instead)"
+                )
+            return super().compose_node(parent, index)
+
+    try:
+        return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"{where}:{mark.line + 1}" if mark else where
+        raise PresetError(f"malformed YAML {at}: {exc}") from exc
+
+
+def load_yaml_file(path: Path, what: str = "YAML file") -> Any:
+    """:func:`load_yaml` of a file; a byte that is not UTF-8 is named by line."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise PresetError(f"{path}:{line}: {what} is not UTF-8 (byte 0x{raw[exc.start]:02x})") from None
+    return load_yaml(text, str(path))
 
 
 def parse_kv_text(items: list[str] | None, option: str = "key=value") -> dict[str, str]:

@@ -33,9 +33,11 @@ from urllib.parse import urlparse
 from lara.backends.base import BackendError, EndpointLimits
 from lara.protocols import Failure
 from lara.backends.openai_http import (  # parse_retry_after: re-exported for callers and tests
-    AiohttpTransport, classify_error, parse_completion, parse_retry_after,  # noqa: F401
+    DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport, ResponseTooLarge, classify_error, deadline_error, parse_completion,
+    parse_retry_after, snippet,  # noqa: F401
 )
 from lara.registry import backends
+from lara.secrets import redact_text, register_env
 from lara.types import GenerateConfig, Generation, Message, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ TUNING_PARAMS = {
     "guided_style": "structured_outputs",  # vLLM >= 0.12; "guided_regex" for older servers
     "extra_body": None,  # merged into every request (e.g. vLLM chat_template_kwargs)
     "transport": "auto",  # aiohttp when installed, else the openai library (see the docstring)
+    "max_response_bytes": DEFAULT_MAX_RESPONSE_BYTES,  # a larger reply is an error record
 }
 
 
@@ -62,7 +65,7 @@ def is_loopback(base_url: str | None) -> bool:
 class OpenAICompatBackend:
     """OpenAI-compatible chat server (OpenAI, vLLM, llama.cpp); key from $OPENAI_API_KEY."""
 
-    EXTRA_PARAMS = {"guided_style": str, "extra_body": dict, "transport": str}
+    EXTRA_PARAMS = {"guided_style": str, "extra_body": dict, "transport": str, "max_response_bytes": int}
 
     def __init__(
         self,
@@ -100,10 +103,14 @@ class OpenAICompatBackend:
             raise ValueError("openai backend needs a model id, e.g. 'openai:gpt-4o-mini'")
         if max_connections < 1 or timeout_s <= 0:
             raise ValueError("need max_connections >= 1 and timeout_s > 0")
+        if int(opts["max_response_bytes"]) < 1:
+            raise ValueError(f"max_response_bytes must be positive, got {opts['max_response_bytes']}")
         self.model = model
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.endpoint = self.base_url
         self.api_key_env = api_key_env
+        register_env(api_key_env)  # its value is a secret even when the name is not *_API_KEY
+        self.max_response_bytes = int(opts["max_response_bytes"])
         self.max_connections = int(max_connections)
         self.timeout_s = float(timeout_s)
         self.supports_guided = bool(guided_decoding)
@@ -123,7 +130,8 @@ class OpenAICompatBackend:
         if self.transport != "openai":
             # Pool as large as the endpoint's shared limit: the semaphore, not the pool, queues.
             pool = max(self.max_connections, limits.limit(self.endpoint))
-            self._http = AiohttpTransport(self.base_url, self._api_key, pool, self.timeout_s)
+            self._http = AiohttpTransport(self.base_url, self._api_key, pool, self.timeout_s,
+                                          self.max_response_bytes)
         self.info = ModelInfo(
             id=model,
             backend="openai",
@@ -148,9 +156,9 @@ class OpenAICompatBackend:
         )
 
     def redact(self, text: str) -> str:
-        """Servers sometimes echo the key in an error body; never let it reach a record or log."""
-        key = os.environ.get(self.api_key_env)
-        return text.replace(key, "***") if key and len(key) >= 4 else text
+        """Servers sometimes echo the key in an error body; never let it reach a record or log
+        (whole or cut: see :mod:`lara.secrets`)."""
+        return redact_text(text)
 
     def _get_client(self) -> Any:
         """One AsyncOpenAI per event loop: its connection pool cannot be shared across loops."""
@@ -158,11 +166,15 @@ class OpenAICompatBackend:
         if self._client is None or self._client_loop is not loop:
             from openai import AsyncOpenAI
 
+            from openai import DefaultAsyncHttpxClient
+
+            cap = _response_cap(self.max_response_bytes)
             self._client = AsyncOpenAI(
                 api_key=self._api_key(),
                 base_url=self.base_url,
                 max_retries=0,
                 timeout=self.timeout_s,
+                http_client=DefaultAsyncHttpxClient(event_hooks={"response": [cap]}),
             )
             self._client_loop = loop
         return self._client
@@ -216,7 +228,7 @@ class OpenAICompatBackend:
         if not choices:
             raise BackendError(
                 f"{self.endpoint}: response has no choices (not a chat completion): "
-                f"{self.redact(str(resp)[:200])!r}",
+                f"{snippet(str(resp), 200)!r}",
                 kind="bad_response",
             )
         choice = choices[0]
@@ -252,8 +264,9 @@ class OpenAICompatBackend:
     async def generate(self, messages: Sequence[Message], config: GenerateConfig) -> Generation:
         """One chat completion (one attempt: retries are the caller's, see RetryingBackend).
 
-        The timeout is the tighter of the backend's ``timeout_s`` and ``config.timeout_s``;
-        ``latency_s`` is the request's duration (queueing for a connection slot excluded).
+        The timeout is the tighter of the backend's ``timeout_s`` and ``config.timeout_s``, and is
+        one total deadline for the request (reply included) on either transport; ``latency_s`` is
+        the request's duration (queueing for a connection slot excluded).
         """
         body = self._request(messages, config)
         timeout = min(self.timeout_s, config.timeout_s) if config.timeout_s else self.timeout_s
@@ -287,9 +300,14 @@ class OpenAICompatBackend:
         # client.post is the library's public call for raw bodies: same auth, timeouts, typed errors
         # and ChatCompletion parsing as chat.completions.create, without its per-call TypedDict
         # transform of our already-plain body (~30% of the client's CPU per request).
-        resp = await client.post(
-            "/chat/completions", cast_to=ChatCompletion, body=body, options={"timeout": timeout},
-        )
+        # httpx's timeout is per read: asyncio.timeout makes it one deadline for the whole request.
+        try:
+            async with asyncio.timeout(timeout):
+                resp = await client.post(
+                    "/chat/completions", cast_to=ChatCompletion, body=body, options={"timeout": timeout},
+                )
+        except TimeoutError as exc:
+            raise deadline_error(timeout) from exc
         latency = time.perf_counter() - t0
         return self._to_generation(resp, messages, latency)
 
@@ -303,6 +321,39 @@ def _pick_transport(name: str) -> str:
         return "aiohttp"
     log.info("aiohttp is not installed; the openai backend uses the openai library (more CPU/request)")
     return "openai"
+
+
+def _response_cap(limit: int) -> Any:
+    """An httpx response hook that refuses replies over ``limit`` bytes, declared or streamed (the
+    body is read after response hooks run, through the stream this hook wraps)."""
+    try:  # the openai library's HTTP stack: httpx2 in openai >= 3, httpx before
+        from httpx2 import AsyncByteStream
+    except ImportError:
+        from httpx import AsyncByteStream  # type: ignore[assignment]
+
+    class CappedStream(AsyncByteStream):
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def __aiter__(self) -> Any:
+            seen = 0
+            async for chunk in self.inner:
+                seen += len(chunk)
+                if seen > limit:
+                    raise ResponseTooLarge(limit, seen)
+                yield chunk
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+    async def hook(response: Any) -> None:
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            await response.aclose()
+            raise ResponseTooLarge(limit, int(declared))
+        response.stream = CappedStream(response.stream)
+
+    return hook
 
 
 def _encode(body: dict[str, Any]) -> bytes:

@@ -152,6 +152,9 @@ def run_cmd(
     max_connections: int = typer.Option(8, "--max-connections", help="Concurrent requests per endpoint."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Run only the first N samples (N >= 1)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Task data folder (sets the task's data_dir)."),
+    allow_outside_data: bool = typer.Option(
+        False, "--allow-outside-data", help="Let a JSONL task's document paths point outside the dataset folder."
+    ),
     scorer: Optional[str] = typer.Option(None, "--scorer", help="Override the task's scorer."),
     judge: Optional[str] = typer.Option(None, "--judge", help="Judge model for judge scorers, e.g. openai:gpt-4o."),
     judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url", help="Endpoint of the judge model."),
@@ -187,6 +190,8 @@ def run_cmd(
     tparams = parse_kv_text(task_param, "--task-param")
     if data_dir is not None:
         tparams["data_dir"] = str(data_dir)
+    if allow_outside_data:
+        tparams["allow_outside_data"] = "true"
     mparams: dict[str, Any] = dict(parse_kv_text(model_param, "--model-param"))
     if base_url:
         mparams["base_url"] = base_url[0] if len(base_url) == 1 else list(base_url)
@@ -254,9 +259,18 @@ def resume_cmd(
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Re-run the samples whose latest record is an error."),
     max_connections: int = typer.Option(8, "--max-connections", help="Concurrent requests per endpoint."),
     max_error_rate: float = typer.Option(0.5, "--max-error-rate", help="Exit with status 3 above this share of error records."),
+    allow_endpoint_change: bool = typer.Option(
+        False, "--allow-endpoint-change", help="Resume even though run.json's endpoint or key variable differs from the run's origin."
+    ),
+    api_key_env: Optional[List[str]] = typer.Option(
+        None, "--api-key-env", help="Read the API key from this variable (also allows a name that is not *_API_KEY)."
+    ),
 ) -> None:
-    """Continue an interrupted run from its run.json: completed samples are skipped."""
-    from lara.config import RunSpec
+    """Continue an interrupted run from its run.json: completed samples are skipped.
+
+    run.json is checked first: an edited endpoint or key variable is refused (see --allow-endpoint-change),
+    and keys are read only from *_API_KEY variables or one named with --api-key-env."""
+    from lara.commands._resume import describe, trusted_spec
     from lara.engine import RunOptions
     from lara.errors import ResultsError
     from lara.progress import RichProgress
@@ -265,7 +279,8 @@ def resume_cmd(
     info = read_run_json(run_dir)
     if not info:
         raise ResultsError(f"{run_dir} has no run.json (not a run folder)")
-    spec = RunSpec.from_json(info["spec"])
+    spec = trusted_spec(run_dir, info, allow_endpoint_change=allow_endpoint_change, api_key_envs=api_key_env or ())
+    typer.echo(describe(spec), err=True)
     shard = tuple(info["shard"]) if info.get("shard") else None
     options = RunOptions(output_root=run_dir.parent, shard=shard, retry_errors=retry_errors,  # type: ignore[arg-type]
                          max_connections=max_connections)

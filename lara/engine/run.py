@@ -22,6 +22,7 @@ from lara.results import store
 from lara.results.collect import latest_per_sample
 from lara.results.record import Record, utc_now
 from lara.results.summary import environment, summarize
+from lara.secrets import origin_of
 from lara.types import Sample, to_dict
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ def write_run_json(prepared: Prepared, run_dir: Path) -> None:
         "order_params": prepared.order.to_json(),
         "shard": list(options.shard) if options.shard else None,
         "executor": options.executor,
+        # the endpoints and key variables the run was created with: `lara resume` refuses others
+        "origin": previous.get("origin") or origin_of(spec.to_json()),
         "created_at": previous.get("created_at", utc_now()),
         "updated_at": utc_now(),
         "environment": environment(),
@@ -85,42 +88,81 @@ def finalize(prepared: Prepared, run_dir: Path, expected: int, counters: dict[st
 
 async def run_prepared(prepared: Prepared, *, progress: Progress | None = None,
                        samples: Iterable[Sample] | None = None) -> RunResult:
-    """Run an already prepared spec (the caller closes ``prepared``)."""
+    """Run an already prepared spec (the caller closes ``prepared``).
+
+    The run folder is locked for the whole run (a second process on it gets exit 2 with this one's
+    pid). An OSError on the folder (read-only, disk full) stops the run cleanly: the in-flight
+    samples are cancelled, the records written so far stay, and one ResultsError names the path and
+    errno; a later run of the same spec resumes from there.
+    """
     options = prepared.options
     all_samples = list(samples) if samples is not None else load_samples(prepared.task, prepared.spec.limit)
     all_samples = sharding.select_shard(all_samples, options.shard)
     run_dir = run_dir_for(prepared)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with store.results_errors(run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = store.RunLock(run_dir).acquire()
+    try:
+        return await _run_locked(prepared, run_dir, all_samples, progress)
+    finally:
+        lock.release()
+
+
+async def _run_locked(prepared: Prepared, run_dir: Path, all_samples: list[Sample],
+                      progress: Progress | None) -> RunResult:
+    options = prepared.options
     samples_path = run_dir / store.SAMPLES
-    written = store.scan(samples_path)
+    with store.results_errors(run_dir):
+        written = store.scan(samples_path)
+        write_run_json(prepared, run_dir)
+        writer = store.JsonlWriter(samples_path)
     retry = {sid for sid, e in written.items() if e.error} if options.retry_errors else set()
     todo = [s for s in all_samples if s.id not in written or s.id in retry]
     attempts = {sid: written[sid].attempt + 1 for sid in retry}
-    write_run_json(prepared, run_dir)
-    writer = store.JsonlWriter(samples_path)
     if progress:
         progress.start(len(all_samples), len(all_samples) - len(todo))
+    failed: list[OSError] = []
 
     def sink(record: Record) -> None:
-        writer.write(record)
+        if failed:
+            return  # stopping: this sample runs again on resume
+        try:
+            writer.write(record)
+        except OSError as exc:
+            failed.append(exc)
+            work.cancel()  # cancels the in-flight samples; their tasks end quietly
+            return
         if progress:
             progress.update(record)
 
-    counters: dict[str, int] = {}
-    try:
+    async def dispatch() -> dict[str, int]:
         if options.executor == "ray" and todo:
             from lara.executors.ray_executor import run_on_ray
 
-            counters = await run_on_ray(prepared, todo, sink, attempts=attempts)
-        else:
-            await dispatch_local(prepared, todo, sink, attempts=attempts)
+            return await run_on_ray(prepared, todo, sink, attempts=attempts)
+        await dispatch_local(prepared, todo, sink, attempts=attempts)
+        return {}
+
+    counters: dict[str, int] = {}
+    work = asyncio.ensure_future(dispatch())
+    try:
+        try:
+            counters = await work
+        except asyncio.CancelledError:
+            if not failed:
+                raise
+        if failed:
+            with store.results_errors(samples_path):
+                raise failed[0]
     finally:
         writer.close()
         if progress:
             progress.stop()
-        if options.executor != "ray":
-            counters = prepared.counters()
-        summary = finalize(prepared, run_dir, len(all_samples), counters)
+        if not failed:
+            if options.executor != "ray":
+                counters = prepared.counters()
+            with store.results_errors(run_dir):
+                summary = finalize(prepared, run_dir, len(all_samples), counters)
     return RunResult(run_dir=run_dir, summary=summary, records_written=writer.written)
 
 

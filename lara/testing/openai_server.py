@@ -4,7 +4,8 @@ Tests talk to it through the real ``openai`` client, so retries, timeouts, concu
 usage accounting are exercised over real sockets rather than mocks. It runs uvicorn in a
 background thread on a free port; latency is ``asyncio.sleep`` so thousands of concurrent requests
 cost no threads. Faults (429 with Retry-After, 5xx, hangs, garbage bodies) are scripted per request
-index. Usage is deterministic: ``prompt_tokens`` is the whitespace word count of all message
+index; so are the attacks a client must contain (a body trickled a byte at a time, an oversized
+body, an error body echoing the API key). Usage is deterministic: ``prompt_tokens`` is the whitespace word count of all message
 contents and ``completion_tokens`` that of the answer, so tests can assert exact sums. Routes:
 POST /v1/chat/completions, GET /v1/models, GET /health, GET /stats (the recorded counters).
 ``separate_process=True`` forks the server into a child process so that a benchmark's client does
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, Union
 
 Responder = Callable[[list[dict[str, Any]], dict[str, Any]], Any]
-FAULT_KINDS = ("status", "hang", "garbage", "garbage_text", "no_choices")
+FAULT_KINDS = ("status", "hang", "garbage", "garbage_text", "no_choices", "trickle", "huge", "echo_key")
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,23 @@ class Fault:
     ``status``: reply ``status`` with an OpenAI-style error body (and ``Retry-After`` if set);
     ``hang``: answer only after ``hang_s`` (or never, if the client disconnects first);
     ``garbage``: 200 with ``application/json`` content type but a non-JSON body;
-    ``garbage_text``: 200 with a ``text/plain`` non-JSON body; ``no_choices``: 200, JSON without choices.
+    ``garbage_text``: 200 with a ``text/plain`` non-JSON body; ``no_choices``: 200, JSON without choices;
+    ``trickle``: 200, a valid completion sent ``rate`` bytes per second (for ``hang_s`` at most);
+    ``huge``: 200, a valid completion of ``size`` bytes (``chunked`` without a Content-Length);
+    ``echo_key``: ``status`` with a body that echoes the request's bearer token after ``pad``
+    characters (a misconfigured proxy), so the key sits where error messages are cut; ``text/plain``,
+    or an OpenAI-style JSON error whose message holds it with ``as_json``.
     """
 
     kind: str = "status"
     status: int = 500
     retry_after: str | float | None = None
     hang_s: float = 30.0
+    rate: float = 1.0
+    size: int = 0
+    chunked: bool = False
+    pad: int = 0
+    as_json: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -70,6 +81,18 @@ class Fault:
     @classmethod
     def no_choices(cls) -> "Fault":
         return cls("no_choices")
+
+    @classmethod
+    def trickle(cls, bytes_per_s: float = 1.0, seconds: float = 30.0) -> "Fault":
+        return cls("trickle", 200, rate=bytes_per_s, hang_s=seconds)
+
+    @classmethod
+    def huge(cls, size: int, chunked: bool = False) -> "Fault":
+        return cls("huge", 200, size=size, chunked=chunked)
+
+    @classmethod
+    def echo_key(cls, status: int = 401, pad: int = 190, as_json: bool = False) -> "Fault":
+        return cls("echo_key", status, pad=pad, as_json=as_json)
 
 
 FaultPlan = Union[
@@ -119,6 +142,7 @@ class LoopbackServer:
     def reset(self) -> None:
         self.request_count = 0
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str] = []  # the Authorization header of each chat request
         self.arrivals: list[float] = []  # time.monotonic() of each chat request
         self.faults_served: list[str] = []
         self.in_flight = 0
@@ -264,6 +288,41 @@ class LoopbackServer:
             },
         }
 
+    def _attack(self, fault: Fault, index: int, body: dict[str, Any], request: Any) -> Any:
+        import json
+
+        from starlette.responses import Response, StreamingResponse
+
+        if fault.kind == "echo_key":
+            token = request.headers.get("authorization", "").removeprefix("Bearer ")
+            text = "x" * fault.pad + f" invalid api key {token} (echoed by the server)"
+            if fault.as_json:
+                return _error(fault.status, text)
+            return Response(text.encode(), fault.status, media_type="text/plain")
+        if fault.kind == "huge":
+            filler = "a " * max(0, fault.size // 2)
+            data = json.dumps(self._completion(index, body, "")).replace('"content": ""', f'"content": "{filler}"')
+            raw = data.encode()
+            if not fault.chunked:
+                return Response(raw, 200, media_type="application/json")
+
+            async def chunks() -> Any:
+                for i in range(0, len(raw), 65536):
+                    yield raw[i:i + 65536]
+
+            return StreamingResponse(chunks(), 200, media_type="application/json")
+        raw = json.dumps(self._completion(index, body, "trickled answer")).encode()
+
+        async def trickle() -> Any:
+            deadline = time.monotonic() + fault.hang_s
+            for i in range(len(raw)):
+                if time.monotonic() > deadline:
+                    return
+                yield raw[i:i + 1]
+                await asyncio.sleep(1.0 / fault.rate)
+
+        return StreamingResponse(trickle(), 200, media_type="application/json")
+
     def _app(self) -> Any:
         from starlette.applications import Starlette
         from starlette.requests import Request
@@ -273,6 +332,7 @@ class LoopbackServer:
         async def chat(request: Request) -> Response:
             index = self.request_count
             self.request_count += 1
+            self.authorizations.append(request.headers.get("authorization", ""))
             self.arrivals.append(time.monotonic())
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -300,6 +360,8 @@ class LoopbackServer:
                         return Response(b"<html>not json", 200, media_type="text/plain")
                     elif fault.kind == "no_choices":
                         return JSONResponse({"object": "chat.completion", "id": f"x-{index}"})
+                    elif fault.kind in ("trickle", "huge", "echo_key"):
+                        return self._attack(fault, index, body, request)
                 if self.latency_s > 0:
                     await asyncio.sleep(self.latency_s)
                 text = self.responder(body["messages"], body)
