@@ -17,11 +17,15 @@ def read_jsonl(path: str | Path, what: str = "data file") -> Iterator[tuple[int,
     """
     path = Path(path)
     try:
-        fh = path.open(encoding="utf-8")
+        fh = path.open("rb")  # decoded line by line, so a bad byte is named by its line
     except FileNotFoundError as exc:
         raise MissingDataError(f"{what} not found: {path}") from exc
     with fh:
-        for lineno, line in enumerate(fh, 1):
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: {what} is not UTF-8 (byte 0x{raw[exc.start]:02x})") from None
             if not line.strip():
                 continue
             try:

@@ -92,12 +92,15 @@ def check_params(kind: str, name: str, factory: Any, params: Mapping[str, Any], 
 
 
 def parse_text(text: str) -> Any:
-    """A value of undeclared type: a YAML scalar/list/mapping, or the text itself if not YAML."""
-    import yaml
+    """A value of undeclared type: a YAML scalar/list/mapping (no aliases, as presets), or the text
+    itself if not YAML."""
+    from lara.config import PresetError, load_yaml
 
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return load_yaml(text, "command-line value")
+    except PresetError as exc:
+        if "alias" in str(exc) or "characters of YAML" in str(exc):
+            raise ConfigError(str(exc)) from None
         return text
 
 
