@@ -232,8 +232,11 @@ def build_report(
         written = write_plots(records, out / "assets", formats=("png",), model_names=names)
     rel = {name: p[0].relative_to(out).as_posix() for name, p in written.items()}
     index = out / "index.html"
-    index.write_text(render_page(records, rel, diffs, title=title, threshold=threshold, paired=paired,
-                                 warnings=warnings), encoding="utf-8")
+    from lara.secrets import redact_text
+
+    page = render_page(records, rel, diffs, title=title, threshold=threshold, paired=paired, warnings=warnings)
+    # records are redacted when written; a run written before that, or by another tool, is covered here
+    index.write_text(redact_text(page), encoding="utf-8")
     log.info("report: %s (%d records)", index, len(records))
     from lara.report.paired_table import headline
 
