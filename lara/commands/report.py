@@ -41,6 +41,11 @@ def register(app: typer.Typer) -> None:
         except (FileNotFoundError, ValueError) as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from exc
+        from lara.report.build import load_records
+        from lara.results.crossover import add_to_report
+
+        if add_to_report(out, load_records(results), plots=not no_plots):
+            typer.echo("added the LC vs RAG crossover section", err=True)
         typer.echo(f"wrote {res.index} ({res.n_records} samples, {res.n_runs} runs, {len(res.plots)} plots, "
                    f"{res.diffs} diffs); open file://{res.index.resolve()}")
 

@@ -243,3 +243,32 @@ def html_section(cs: Sequence[Curve], plot_src: str | None = None) -> str:
             "crossover = the shortest length from which RAG is significantly better (exact McNemar on paired "
             "answers) at every longer length.")
     return section("crossover", "LC vs RAG crossover", body, note)
+
+
+def add_to_report(out: Any, records: Sequence[Mapping[str, Any]], plots: bool = True) -> bool:
+    """Add the crossover section (and its PNG) to a written ``lara report`` page; False when the
+    records hold no crossover curve. lara.report has no section hook yet, so the section is placed
+    before the per-sample drill-down of ``out/index.html`` (and in its navigation)."""
+    from pathlib import Path
+
+    cs = curves(records)
+    if not cs:
+        return False
+    out = Path(out)
+    index = out / "index.html"
+    page = index.read_text(encoding="utf-8")
+    src = None
+    if plots:
+        try:
+            (out / "assets").mkdir(parents=True, exist_ok=True)
+            plot(cs, out / "assets" / "crossover.png")
+            src = "assets/crossover.png"
+        except ImportError:
+            src = None
+    html = html_section(cs, src)
+    anchor = '<section id="samples"'
+    page = page.replace(anchor, html + anchor, 1) if anchor in page else page.replace("</main>", html + "</main>", 1)
+    link = '<a href="#samples">'
+    page = page.replace(link, '<a href="#crossover">Crossover</a>' + link, 1)
+    index.write_text(page, encoding="utf-8")
+    return True
