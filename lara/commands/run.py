@@ -190,10 +190,15 @@ def run_cmd(
         raise ConfigError("--runner needs at least one runner")
     specs = [resolve_spec(task, r, model, task_params=tparams, runner_params=rparams, model_params=mparams,
                           scorer=scorer, scorer_params=sparams, generation=gen, limit=limit) for r in runners]
+    from lara.backends.base import parse_model
     from lara.pricing import load_prices
 
     prices = load_prices(price_table)
     budget = make_budget(max_cost, max_input_tokens, prices)
+    if budget is not None and not dry_run:
+        for s in specs:  # an unpriced model under --max-cost fails here, before anything runs
+            backend_name, model_id = parse_model(s.model)
+            budget.check_model(model_id or backend_name, backend_name)
     try:
         options = RunOptions(output_root=output, max_connections=max_connections, use_cache=not no_cache,
                              log_prompts=log_prompts, shard=parse_shard(shard) if shard else None, executor=executor,
