@@ -68,7 +68,7 @@ class RichProgress:
                                    TimeRemainingColumn)
 
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", markup=False, style="bold"),  # no markup/emoji: ":x" stays text
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("cached {task.fields[cached]} · errors {task.fields[errors]} · {task.fields[tps]} tok/s"),
@@ -109,4 +109,4 @@ class RichProgress:
             self._print(self.line())
 
     def _print(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        self.console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)
