@@ -109,7 +109,11 @@ def iter_samples(task: Any, source: str) -> Iterator[Any]:
                         if raw.get("document"):
                             doc = Document(id=doc_id, text=raw["document"], title=row["file"], metadata=meta)
                         else:
-                            root = root or resolve_data_dir(task.data_dir)
+                            try:
+                                root = root or resolve_data_dir(task.data_dir)
+                            except FileNotFoundError as exc:
+                                raise DataError(f"{describe(source)}: no 'document' column and no context file "
+                                                f"folder ({exc})") from None
                             path = root / length / ctype / row["file"]
                             if not path.is_file():
                                 raise DataError(f"{describe(source)}: no 'document' column and no context file {path}")
