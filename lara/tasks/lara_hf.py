@@ -56,7 +56,7 @@ def to_query_row(r: dict[str, Any], where: str) -> dict[str, Any]:
     for key in ("length", "context_type", "task", "file", "question", "answer"):
         if r.get(key) in (None, ""):
             raise DataError(f"{where}: missing field {key!r} (LaRA table columns: {', '.join(COLUMNS)})")
-    row = {k: r[k] for k in ("file", "question", "answer", "level", "type") if k in r}
+    row: dict[str, Any] = {k: r[k] for k in ("file", "question", "answer", "level", "type") if k in r}
     if r.get("comp_parts") is not None:
         row["comp_parts"] = list(r["comp_parts"])
     elif r.get("context_order") is not None:
