@@ -17,17 +17,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lara.allocation.sweep import run_sweep  # noqa: E402
-from lara.runners.iterdrag import DECIDE, FORCE, INTERMEDIATE  # noqa: E402
+from lara.runners.selfask import prompts  # noqa: E402
 from lara.testing.openai_server import LoopbackServer  # noqa: E402
 
 
 def responder(messages, request):  # noqa: ANN001, ANN201
+    p = prompts()
     last = messages[-1]["content"]
-    if last.endswith(INTERMEDIATE):
+    test_part = last.rsplit(f"\n{p.final} ", 1)[-1]  # after the demonstrations' chains
+    if last.endswith(p.answer_follow_up):
         return "Intermediate answer: the vault code"
-    if last.endswith(FORCE) or last.count("Follow up:") > 2:
+    if last.endswith(p.force) or test_part.count(p.follow_up) > 2:
         return "So the final answer is: 1234"
-    assert last.endswith(DECIDE)
+    assert last.endswith(p.decide)
     return "Follow up: What is the access code?"
 
 

@@ -10,6 +10,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -207,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     _document_flags_as_flags(command)
     try:
-        command.main(args=args, prog_name="lara", standalone_mode=False)
-        return 0
+        rv = command.main(args=args, prog_name="lara", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0  # click returns an Exit's code without standalone mode
     except (typer.Exit, click.exceptions.Exit) as exc:
         return int(getattr(exc, "exit_code", 0) or 0)
     except (click.ClickException, typer_click.ClickException) as exc:  # usage errors: exit 2
@@ -221,11 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         return _error("interrupted", 130)
     except LaraError as exc:
         if _STATE["verbose"]:
-            log.exception("traceback")
+            traceback.print_exc()
         return _error(str(exc), exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - one line for users; -v for developers
         if _STATE["verbose"]:
-            log.exception("traceback")
+            traceback.print_exc()
         where = ""
         if isinstance(exc, OSError) and getattr(exc, "filename", None):
             where = f" ({exc.filename})"

@@ -6,11 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from lara.errors import DataError
-
-
-class MissingDataError(DataError, FileNotFoundError):
-    """A data file that does not exist (a FileNotFoundError for callers that catch that)."""
+from lara.errors import DataError, MissingDataError  # noqa: F401 - re-exported for loaders
 
 
 def read_jsonl(path: str | Path, what: str = "data file") -> Iterator[tuple[int, dict[str, Any]]]:

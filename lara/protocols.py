@@ -13,8 +13,9 @@ the sample being served).
 from __future__ import annotations
 
 import contextvars
+import functools
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Literal, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, ClassVar, Iterable, Literal, Mapping, Protocol, Sequence, TypeGuard, TypeVar, runtime_checkable
 
 from lara.types import (
     Chunk,
@@ -226,6 +227,29 @@ class HasPrefixKey(Protocol):
     by their kept tail's alignment); None means the document key."""
 
     def prefix_key(self, sample: Sample, tokenizer: Any) -> str | None: ...
+
+
+@runtime_checkable
+class HasDecomposition(Protocol):
+    """A task that knows how a question decomposes into (sub-question, intermediate answer) steps,
+    used for IterDRAG's Self-Ask demonstration chains; empty when it has none for that sample."""
+
+    def decomposition(self, sample: Sample) -> Sequence[tuple[str, str]]: ...
+
+
+P = TypeVar("P")
+
+
+@functools.lru_cache(maxsize=None)
+def _members(proto: type) -> tuple[str, ...]:
+    return tuple(n for n in vars(proto) if not n.startswith("_") and callable(getattr(proto, n, None)))
+
+
+def supports(obj: object, proto: type[P]) -> TypeGuard[P]:
+    """Whether ``obj`` offers the optional hook(s) of ``proto`` (a protocol above). Same answer as
+    ``isinstance`` on a runtime-checkable protocol, without its per-call cost on Python 3.11
+    (it recomputes the protocol's members every time; this runs once per sample)."""
+    return all(callable(getattr(obj, name, None)) for name in _members(proto))
 
 
 def runner_strategy(runner: Any) -> str:

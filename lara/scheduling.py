@@ -34,7 +34,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from lara.protocols import HasPrefixKey, runner_reads_whole_documents
+from lara.protocols import HasPrefixKey, runner_reads_whole_documents, supports
 from lara.types import Sample
 
 ORDER_POLICIES = ("prefix_warm", "prefix_grouped", "dataset")
@@ -268,7 +268,7 @@ def task_prefix_key(task: Any, tokenizer: Any, policy: OrderPolicy) -> Callable[
     """The grouping key for warm-first dispatch: the task's ``prefix_key`` hook when it has one (and
     the policy warms), else :func:`document_key`. Only ``prefix_warm`` uses it: grouped dispatch keeps
     whole documents together (a finer key would only interleave them)."""
-    if not isinstance(task, HasPrefixKey) or tokenizer is None or policy.name != "prefix_warm":
+    if not supports(task, HasPrefixKey) or tokenizer is None or policy.name != "prefix_warm":
         return document_key
     hook = task.prefix_key
 

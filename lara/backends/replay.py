@@ -65,6 +65,24 @@ class Recorded:
     line: int
 
 
+def recorded_answer(rec: Recorded) -> str:
+    """The recorded answer text, or ``BackendError`` for a failed call (JSON ``false``) or non-text.
+
+    The one rule for what a recorded prediction means: :meth:`ReplayBackend.generate` applies it, and
+    so does ``benchmarks/judge_fidelity.py``, so a failed prediction counts the same in both (an
+    error record, outside the accuracy denominator).
+    """
+    if rec.prediction is False:
+        raise BackendError(
+            f"upstream_failure: recorded prediction is JSON false (failed API call upstream) "
+            f"in {rec.source}:{rec.line}",
+            kind="upstream_failure",
+        )
+    if not isinstance(rec.prediction, str):
+        raise BackendError(f"replay: prediction is not text in {rec.source}:{rec.line}")
+    return rec.prediction
+
+
 def _templates() -> dict[tuple[str, str], tuple[str, str]]:
     """(mode, context type) -> (prefix before {context}, suffix after {question})."""
     from lara.tasks.lara import load_prompts
@@ -267,16 +285,9 @@ class ReplayBackend:
         if user is None:
             raise BackendError("no recorded prediction: the messages have no user turn", kind="missing")
         rec = self.lookup(user)
-        if rec.prediction is False:
-            raise BackendError(
-                f"upstream_failure: recorded prediction is JSON false (failed API call upstream) "
-                f"in {rec.source}:{rec.line}",
-                kind="upstream_failure",
-            )
-        if not isinstance(rec.prediction, str):
-            raise BackendError(f"replay: prediction is not text in {rec.source}:{rec.line}")
+        text = recorded_answer(rec)
         return Generation(
-            text=rec.prediction,
+            text=text,
             input_tokens=sum(self.count_tokens(m.content) for m in messages),
             output_tokens=self.count_tokens(rec.prediction),
             finish_reason="stop",

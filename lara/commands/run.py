@@ -42,6 +42,39 @@ def check_view_options(fmt: str, style: str) -> None:
     check_choice("--style", style, STYLES)
 
 
+def params_per_runner(runners: list[str], params: dict[str, str]) -> list[dict[str, str]]:
+    """``-R`` values go to the runners that declare them (``-R k=3`` with ``lc,rag`` sets RAG's k);
+    a key no runner declares is an error. With one runner, its own check names the bad key."""
+    if len(runners) < 2 or not params:
+        return [dict(params) for _ in runners]
+    from lara import registry
+    from lara.config import load_preset
+    from lara.params import declared_params
+
+    out: list[dict[str, str]] = []
+    used: set[str] = set()
+    valid: set[str] = set()
+    for r in runners:
+        preset = load_preset("runners", r)
+        name = preset["runner"] if preset else r
+        if name not in registry.runners:
+            out.append(dict(params))  # resolve_spec reports the unknown runner
+            used |= set(params)
+            continue
+        declared, open_ = declared_params(registry.runners.get(name))
+        valid |= set(declared)
+        mine = {k: v for k, v in params.items() if open_ or k in declared}
+        used |= set(mine)
+        out.append(mine)
+    unknown = sorted(set(params) - used)
+    if unknown:
+        from lara.vocabulary import did_you_mean
+
+        raise ConfigError(f"--runner-param {unknown[0]!r} is not a parameter of any of {', '.join(runners)}"
+                          f"{did_you_mean(unknown[0], valid)}; valid: {', '.join(sorted(valid))}")
+    return out
+
+
 def digest_lines(run_dir: Path, summary: dict[str, Any]) -> list[str]:
     """The end-of-run digest: counts per outcome, truncation, calls and the top distinct errors."""
     o = summary.get("outcomes", {})
@@ -188,8 +221,9 @@ def run_cmd(
     runners = split_csv(runner)
     if not runners:
         raise ConfigError("--runner needs at least one runner")
-    specs = [resolve_spec(task, r, model, task_params=tparams, runner_params=rparams, model_params=mparams,
-                          scorer=scorer, scorer_params=sparams, generation=gen, limit=limit) for r in runners]
+    specs = [resolve_spec(task, r, model, task_params=tparams, runner_params=rp, model_params=mparams,
+                          scorer=scorer, scorer_params=sparams, generation=gen, limit=limit)
+             for r, rp in zip(runners, params_per_runner(runners, rparams))]
     from lara.backends.base import parse_model
     from lara.pricing import load_prices
 
@@ -313,6 +347,9 @@ def leaderboard_cmd(
     best_per_budget: Optional[str] = typer.Option(
         None, "--best-per-budget", help="Comma-separated budgets (e.g. 16k,32k,128k): best sweep configuration per budget, P*(L_max)."
     ),
+    paired: bool = typer.Option(
+        False, "--paired", help="LC vs RAG on the same questions, per task and model: A−B with a paired bootstrap CI, "
+        "McNemar/sign-flip p, Holm-adjusted verdict and the minimum detectable difference."),
 ) -> None:
     """Aggregate runs into a table: n, score, 95% CI, errors, skipped, unparsed, truncated.
 
@@ -336,6 +373,11 @@ def leaderboard_cmd(
         typer.secho(f"warning: {w}", fg=typer.colors.YELLOW, err=True)
     for sweep in got.sweeps:
         typer.echo(f"sweep {sweep} (left out; `lara leaderboard {sweep}` or --sweeps shows its configurations)", err=True)
+    if paired:
+        from lara.commands.compare import print_paired
+
+        print_paired(got.records, fmt, combine=combine)
+        return
     print_leaderboard(got.records, style=style, fmt=fmt, keys=keys)
 
 

@@ -9,6 +9,7 @@ model threads, the response cache) is registered on one ``AsyncExitStack``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,14 +49,6 @@ class Prepared:
     stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     @property
-    def run_id(self) -> str:
-        return self.spec.run_id()
-
-    @property
-    def spec_hash(self) -> str:
-        return self.spec.spec_hash()
-
-    @property
     def strategy(self) -> str:
         return runner_strategy(self.runner)
 
@@ -67,9 +60,17 @@ class Prepared:
     def runner_label(self) -> str:
         return self.spec.runner_preset or self.spec.runner
 
-    @property
+    @functools.cached_property
     def generation(self) -> dict[str, Any]:
         return to_dict(self.spec.generation)  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def run_id(self) -> str:
+        return self.spec.run_id()
+
+    @functools.cached_property
+    def spec_hash(self) -> str:
+        return self.spec.spec_hash()
 
     def counters(self) -> dict[str, int]:
         """Model calls and cache hits so far (also counted with --no-cache: calls are calls)."""
@@ -160,16 +161,18 @@ def prepare(spec: RunSpec, options: RunOptions | None = None, *, backend: Any = 
     limits = limits or EndpointLimits(default=options.max_connections)
     stack = contextlib.AsyncExitStack()
     owned = backend is None
-    if backend is None:
-        try:
+    try:
+        if backend is None:
             backend = build_run_backend(spec, limits, options)
-        except (ValueError, TypeError) as exc:
-            if isinstance(exc, ConfigError):
-                raise
-            raise ConfigError(f"model {spec.model!r}: {exc}") from exc
+        tokenizer = tokenizer_for(spec, backend)  # a local model's tokenizer loads here: fail before disk
+    except ImportError as exc:
+        raise ConfigError(f"model {spec.model!r} needs a package that is not installed: {exc}") from exc
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"model {spec.model!r}: {exc}") from exc
     if owned and isinstance(backend, Closeable):
         stack.push_async_callback(backend.aclose)
-    tokenizer = tokenizer_for(spec, backend)
     cache = None
     if options.use_cache:
         cache = ResponseCache(options.cache_path)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from lara.errors import ResultsError
+from lara.errors import MissingDataError
 from lara.results import store
 from lara.results.record import Record
 
@@ -109,7 +109,7 @@ def collect(paths: Iterable[Path | str], *, combine: bool = False, sweeps: bool 
     skipped_sweeps: set[Path] = set()
     for p in map(Path, paths):
         if not p.exists():
-            raise ResultsError(f"no such results file or folder: {p}")
+            raise MissingDataError(f"no such results file or folder: {p}")
         for run_path, root in _run_files(p):
             sweep = _sweep_of(run_path, root) if run_path.is_dir() else None
             if sweep is not None and not sweeps:

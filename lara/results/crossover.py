@@ -9,8 +9,9 @@ better (``rag_only > lc_only`` and p < alpha) at that length and at every longer
 RAG never gets there. Only correct/incorrect outcomes pair (errors, skips and unparsed answers
 are left out and counted).
 
-The paired test is written here in a few lines; it should use ``lara.results.paired`` (paired
-bootstrap + exact McNemar + Holm) once that module is merged.
+The test is :func:`lara.results.paired.mcnemar_exact`, per length and unadjusted: requiring
+significance at a length and at every longer one is already an intersection of tests. (The
+``leaderboard --paired`` table is where Holm-adjusted verdicts over many slices live.)
 """
 
 from __future__ import annotations
@@ -21,20 +22,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
+from lara.results.paired import mcnemar_exact  # the project's one exact McNemar (re-exported here)
 from lara.results.record import Record
 
 ALL = "all"
 ALPHA = 0.05
-
-
-def mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value: binomial test of b vs c discordant pairs at p = 1/2."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    k = min(b, c)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return min(1.0, 2 * tail)
 
 
 def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:

@@ -8,6 +8,8 @@ half-counts a sample.
 
 from __future__ import annotations
 
+from lara.errors import MissingDataError
+
 import json
 import logging
 import os
@@ -98,7 +100,7 @@ def find_runs(root: Path | str) -> Iterator[Path]:
         yield root
         return
     if not root.exists():
-        raise FileNotFoundError(f"no such results folder: {root}")
+        raise MissingDataError(f"no such results folder: {root}")
     for p in sorted(root.rglob(SAMPLES)):
         yield p.parent
 

@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from lara.results.record import Record
 from lara.routing.fit import (
     PAPER_BUCKETS,
     PAPER_CATEGORIES,
@@ -130,11 +131,11 @@ def route_eval(
     by_q: dict[tuple[str, str, str], dict[str, Mapping[str, Any]]] = defaultdict(dict)
     all_recs = list(records)
     for r in all_recs:
-        runner = str(r.get("runner"))
-        strat = "self_route" if runner == "self_route" else RUNNER_STRATEGY.get(runner)
+        rec = Record.coerce(r)  # the strategy its runner class declares; how it counts: rec.outcome
+        strat = rec.strategy if rec.strategy in ("long_context", "rag", "self_route") else None
         if strat:
-            by_q[(str(r.get("model")), str(r.get("task")), str(r.get("sample_id")))][strat] = r
-    ok = lambda r: r is not None and r.get("score_status") == "ok" and r.get("score") is not None  # noqa: E731
+            by_q[(str(rec.model), str(rec.task), str(rec.sample_id))][strat] = r
+    ok = lambda r: r is not None and Record.coerce(r).outcome in ("correct", "incorrect")  # noqa: E731
     qs = {q: d for q, d in by_q.items() if ok(d.get("long_context")) and ok(d.get("rag"))}
     counts = {"questions": len(by_q), "paired": len(qs), "unpaired_or_unscored": len(by_q) - len(qs)}
     if not qs:

@@ -23,6 +23,7 @@ from lara.protocols import ContextBlock
 from lara.registry import tasks
 from lara.tasks.demos import DataError, Demo, DemoCorpus, block_texts, read_jsonl, require
 from lara.types import Chunk, Document, Message, Sample, TruncationReport
+from lara.errors import MissingDataError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from lara.errors import DataError
+from lara.errors import DataError, MissingDataError
 
 log = logging.getLogger(__name__)
 HUB_PREFIX = "hf:"
@@ -22,7 +22,7 @@ def _datasets() -> Any:
     try:
         import datasets
     except ImportError as exc:
-        raise DataError("loading through `datasets` needs the hf extra: pip install 'lara[hf]' "
+        raise MissingDataError("loading through `datasets` needs the hf extra: pip install 'lara[hf]' "
                         "(./install.sh installs it)") from exc
     return datasets
 
@@ -41,7 +41,7 @@ def load_rows(source: str, *, split: str | None = None, config: str | None = Non
         return _hub(source[len(HUB_PREFIX):], split, config, what)
     path = Path(source).expanduser()
     if not path.exists():
-        raise DataError(f"{what}: source not found: {path} (give hf:<hub id>, a folder saved with "
+        raise MissingDataError(f"{what}: source not found: {path} (give hf:<hub id>, a folder saved with "
                         "save_to_disk, or parquet files)")
     ds = _datasets()
     if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file()):
@@ -69,7 +69,7 @@ def _hub(hub_id: str, split: str | None, config: str | None, what: str) -> list[
     try:
         data = ds.load_dataset(hub_id, config, split=split)
     except Exception as exc:  # noqa: BLE001 - offline, unknown id, hub error: one clear line
-        raise DataError(f"{what}: cannot load {hub_id!r} from the Hugging Face hub ({type(exc).__name__}: "
+        raise MissingDataError(f"{what}: cannot load {hub_id!r} from the Hugging Face hub ({type(exc).__name__}: "
                         f"{str(exc)[:200]}); offline, save it once with save_to_disk and pass the folder") from None
     return _rows(ds, data, split, f"{what} ({hub_id})")
 

@@ -22,10 +22,12 @@ from lara.jsonl import read_jsonl
 from lara.protocols import ContextBlock
 from lara.registry import tasks
 from lara.types import Document, Message, Sample, TruncationReport
+from lara.errors import DataError, MissingDataError
+from lara.vocabulary import CATEGORIES
 
 LENGTHS = ("32k", "128k")
 CONTEXT_TYPES = ("book", "financial", "paper")
-CATEGORIES = ("location", "reasoning", "comparison", "hallucination")
+# The one category vocabulary (lara.vocabulary); FILE_TASK is how upstream spells them in file names.
 FILE_TASK = {"location": "location", "reasoning": "reasoning", "comparison": "comp", "hallucination": "hallu"}
 CATEGORY_OF = {v: k for k, v in FILE_TASK.items()}
 REQUIRED_FIELDS = ("file", "question", "answer")
@@ -66,7 +68,7 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
         if (p / "query").is_dir():
             return p
     hint = "" if source != "user cache" else " (run `lara data fetch lara` or set LARA_DATA_DIR)"
-    raise FileNotFoundError(f"LaRA data not found at {base} ({source}): no query/ folder{hint}")
+    raise MissingDataError(f"LaRA data not found at {base} ({source}): no query/ folder{hint}")
 
 
 def split_papers(text: str) -> list[tuple[int, str]]:
@@ -83,7 +85,7 @@ def iter_query_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         row.pop("context", None)
         missing = [f for f in REQUIRED_FIELDS if f not in row]
         if missing:
-            raise ValueError(f"{path}:{line_no}: missing field(s) {', '.join(missing)}")
+            raise DataError(f"missing field(s) {', '.join(missing)}", where=f"{path}:{line_no}")
         yield line_no, row
 
 
@@ -147,7 +149,7 @@ class LaraTask:
                         if doc is None:
                             path = root / length / ctype / row["file"]
                             if not path.is_file():
-                                raise FileNotFoundError(
+                                raise MissingDataError(
                                     f"{qpath}:{line_no}: context file missing: {path}"
                                 )
                             doc = docs[key] = Document(
@@ -179,7 +181,7 @@ class LaraTask:
             order = row["context_order"]
             meta["context_order"] = order if order == "full" else int(order)
         else:
-            raise ValueError(f"{qpath}:{line_no}: neither context_order nor comp_parts")
+            raise DataError("neither context_order nor comp_parts", where=f"{qpath}:{line_no}")
         return Sample(
             id=f"{length}_{ctype}_{task}_{index}",
             question=row["question"],

@@ -21,6 +21,7 @@ from lara.protocols import ContextBlock
 from lara.registry import tasks
 from lara.tasks.demos import DataError, Demo, DemoCorpus, block_texts, read_jsonl, require
 from lara.types import Chunk, Document, Message, Sample, TruncationReport
+from lara.errors import MissingDataError
 
 HUB_ID = "google-research-datasets/mbpp"
 VARIANTS = ("full", "sanitized")
@@ -71,7 +72,7 @@ def load_rows(data_dir: Path | None, variant: str, source: str | None = None) ->
         if sanitized:
             path = data_dir / "sanitized-mbpp.json"
             if not path.exists():
-                raise FileNotFoundError(f"data file not found: {path}")
+                raise MissingDataError(f"data file not found: {path}")
             raw = path.read_text(encoding="utf-8")
             if raw.lstrip().startswith("["):
                 try:

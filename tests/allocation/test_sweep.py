@@ -14,6 +14,8 @@ from lara.cli import _register_commands, app
 from lara.results.store import find_runs, read_records
 from lara.testing.openai_server import LoopbackServer, word_count
 
+pytestmark = pytest.mark.needs('bm25s')
+
 _register_commands()
 COMMON = ["--task", "synthetic", "-T", "lengths=[300]", "-T", "n_docs=2",
           "-R", "chunk_size=60", "-R", "chunk_overlap=0", "-R", "tokenizer=words"]
