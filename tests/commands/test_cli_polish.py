@@ -19,6 +19,8 @@ from lara import __version__
 from lara.cli import QUIET_ENV, _silence_third_party, app, main
 from lara.progress import RichProgress
 
+pytestmark = pytest.mark.needs('bm25s')
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -96,6 +98,7 @@ def test_terminal_progress_shows_an_eta() -> None:
     assert "ETA" in buf.getvalue() and "1/4" in buf.getvalue()
 
 
+@pytest.mark.needs("transformers")
 def test_third_party_progress_bars_are_silenced(monkeypatch) -> None:
     for key in QUIET_ENV:
         monkeypatch.delenv(key, raising=False)

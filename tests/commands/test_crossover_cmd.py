@@ -14,6 +14,8 @@ from lara.cli import main
 from lara.testing.openai_server import LoopbackServer
 from lara.testing.readers import LengthSensitiveReader
 
+pytestmark = pytest.mark.needs('bm25s', 'matplotlib')
+
 
 @pytest.fixture(scope="module")
 def server():

@@ -16,6 +16,8 @@ from lara.results.collect import collect
 from lara.testing.openai_server import LoopbackServer
 from lara.tokens import get_tokenizer
 
+pytestmark = pytest.mark.needs('bm25s')
+
 
 def dry(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict]:
     capsys.readouterr()

@@ -17,6 +17,8 @@ from lara.cli import main
 from lara.results.collect import collect
 from lara.testing.openai_server import LoopbackServer, build_server, fail_rate_faults
 
+pytestmark = pytest.mark.needs('bm25s')
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
