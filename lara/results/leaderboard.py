@@ -106,13 +106,21 @@ def aggregate(
         else:
             g[outcome] += 1
     rows = []
-    for i, (key, g) in enumerate(sorted(groups.items())):
+    for i, (key, g) in enumerate(sorted(groups.items(), key=lambda kv: sort_key(kv[0], keys))):
         vals = g["values"]
         mean = sum(vals) / len(vals) if vals else None
         lo, hi = bootstrap_ci(vals, n_boot=n_boot, seed=i) if vals else (None, None)
         rows.append(Row(key, g["n"], len(vals), mean, lo, hi, g["error"], g["skipped"], g["unparsed"],
                         g["tok"], g["calls"], g["trunc"], g["cost"]))
     return rows
+
+
+def sort_key(key: tuple[str, ...], keys: Sequence[str]) -> tuple[Any, ...]:
+    """Rows sort by their keys, lengths by number (32k before 128k), categories in LaRA's order."""
+    from lara.results.paired import category_key, length_key
+
+    return tuple(length_key(v) if k == "length" else category_key(v) if k == "category" else (0, v)
+                 for k, v in zip(keys, key))
 
 
 def _pct(x: float | None) -> str:

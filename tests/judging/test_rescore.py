@@ -13,7 +13,7 @@ from lara.commands.judges import register
 from lara.results.record import build_record, utc_now
 from lara.testing.fixtures import fixture_samples
 from lara.testing.openai_server import Fault, LoopbackServer
-from lara.types import RunOutput
+from lara.types import RunOutput, Sample
 
 # Real LaRA samples (the task's loader over the upstream-format fixture), by id: the judge must see
 # the categories exactly as the task spells them.

@@ -163,7 +163,7 @@ def test_cli_report_plot_diff(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     assert got["a"] == "lc" and got["b"] == "rag"
     assert main(["diff", str(tmp_path / "res"), str(runs["rag"])]) == 2
     assert "holds 2 runs; pass one run folder" in capsys.readouterr().err
-    assert main(["report", str(tmp_path / "nope")]) == 1
+    assert main(["report", str(tmp_path / "nope")]) == 2  # bad input
     assert "error: no such results file or folder" in capsys.readouterr().err
     assert main(["plot", str(runs["lc"]), "--only", "nope"]) == 2
     assert "unknown plot or format nope" in capsys.readouterr().err
