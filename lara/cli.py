@@ -12,7 +12,7 @@ import pkgutil
 import sys
 import traceback
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -32,10 +32,20 @@ log = logging.getLogger("lara")
 _STATE = {"verbose": False}  # set by the callback; read by main() to show tracebacks
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from lara import __version__
+
+        typer.echo(f"lara {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback(invoke_without_command=True)
 def _main(
     ctx: typer.Context,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging, and tracebacks for errors."),
+    version: bool = typer.Option(False, "--version", help="Print lara's version and exit.", is_eager=True,
+                                 callback=_show_version),
 ) -> None:
     from lara.secrets import install_log_redaction
 
@@ -120,6 +130,74 @@ def _print_traceback() -> None:
     sys.stderr.write(redact_text(traceback.format_exc()))
 
 
+# Other libraries' progress bars ("Loading weights", "Batches", downloads) would interleave with
+# lara's own; they are off unless the user set these variables, or asked for -v.
+QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error",
+             "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
+_FLAG_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+
+
+def _silence_third_party(argv: list[str]) -> None:
+    import os
+
+    if "-v" in argv or "--verbose" in argv:
+        return
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def _commands(cmd: Any) -> list[Any]:
+    """The command and every subcommand below it."""
+    out = [cmd]
+    for sub in getattr(cmd, "commands", {}).values():
+        out += _commands(sub)
+    return out
+
+
+def _flags(cmd: Any) -> list[Any]:
+    return [p for c in _commands(cmd) for p in getattr(c, "params", [])
+            if getattr(p, "is_flag", False) and not getattr(p, "count", False)]
+
+
+def _flag_options(cmd: Any) -> dict[str, Any]:
+    """Boolean flags of the command tree by option name (``--unsafe-exec`` -> an option of that name)."""
+    return {name: p for p in _flags(cmd) for name in [*p.opts, *p.secondary_opts]}
+
+
+def _document_flags_as_flags(cmd: Any) -> None:
+    """Typer's rich help prints ``<bool>`` after a flag as if it took a value; an empty metavar
+    shows a flag as a flag (``--unsafe-exec`` alone turns it on). ``--help`` is made per context."""
+    for param in _flags(cmd):
+        param.metavar = ""
+    for c in _commands(cmd):
+        make_help = c.get_help_option
+
+        def help_option(ctx: Any, _make: Any = make_help) -> Any:
+            opt = _make(ctx)
+            if opt is not None:
+                opt.metavar = ""
+            return opt
+
+        c.get_help_option = help_option
+
+
+def _flag_hint(argv: list[str], flags: dict[str, Any]) -> str | None:
+    """A clear message for ``--flag true`` / ``--flag=false``: flags take no value."""
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if eq and name in flags:
+            return _flag_message(name, value, flags[name])
+        if arg in flags and i + 1 < len(argv) and argv[i + 1].lower() in _FLAG_WORDS:
+            return _flag_message(arg, argv[i + 1], flags[arg])
+    return None
+
+
+def _flag_message(name: str, value: str, param: Any) -> str:
+    off = next((o for o in param.secondary_opts), None)
+    how = f"write {name} to turn it on" + (f" or {off} to turn it off" if off else ", leave it out for off")
+    return f"{name} is a flag and takes no value (got {value!r}): {how}"
+
+
 def _error(message: str, code: int) -> int:
     from lara.secrets import redact_text
 
@@ -132,22 +210,28 @@ def main(argv: list[str] | None = None) -> int:
     (2 bad input, 1 a run that could not complete, 3 too many error records, 130 interrupted);
     ``-v`` adds the traceback."""
     import click
+    from typer._click import exceptions as typer_click  # typer >= 0.20 vendors its own click
 
     from lara.errors import LaraError
 
+    args = list(sys.argv[1:] if argv is None else argv)
+    _silence_third_party(args)
     if not any(c.name == "run" for c in app.registered_commands):
         _register_commands()
+    command = typer.main.get_command(app)
+    _document_flags_as_flags(command)
     try:
-        rv = app(args=argv, prog_name="lara", standalone_mode=False)
+        rv = command.main(args=args, prog_name="lara", standalone_mode=False)
         return rv if isinstance(rv, int) else 0  # click returns an Exit's code without standalone mode
-    except typer.Exit as exc:
-        return int(exc.exit_code or 0)
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code or 0)
-    except click.ClickException as exc:  # usage errors: click's own message, exit 2
+    except (typer.Exit, click.exceptions.Exit) as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except (click.ClickException, typer_click.ClickException) as exc:  # usage errors: exit 2
+        hint = _flag_hint(args, _flag_options(command)) if isinstance(exc, (click.UsageError, typer_click.UsageError)) else None
+        if hint:
+            return _error(hint, 2)
         exc.show()
         return int(exc.exit_code)
-    except (click.Abort, KeyboardInterrupt):
+    except (click.Abort, typer.Abort, KeyboardInterrupt):
         return _error("interrupted", 130)
     except LaraError as exc:
         if _STATE["verbose"]:

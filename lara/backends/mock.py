@@ -12,6 +12,7 @@ sample's error record); ``-M latency_s=0.2`` sleeps per call. Token usage is cou
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -69,6 +70,13 @@ class MockBackend:
         self._tokenizer: Any = None
         self.calls = 0
         endpoint = f"mock://{model or 'mock'}"
+        if self.answer is not None or answers:
+            # the response cache keys on the endpoint, not on parameters: different scripted answers
+            # must not share cached replies
+            from lara.config import short_hash
+
+            digest = hashlib.sha256(Path(answers).expanduser().read_bytes()).hexdigest() if answers else None
+            endpoint += "#" + short_hash({"answer": self.answer, "answers": digest})
         (limits or EndpointLimits()).set(endpoint, max_connections)
         self.info = ModelInfo(id=model or "mock", backend="mock", context_window=context_window,
                               endpoint=endpoint, parameters={"tokenizer": tokenizer})

@@ -40,6 +40,11 @@ def register(app: typer.Typer) -> None:
         _warn(res.warnings)
         for line in res.headlines:
             typer.echo(line)
+        from lara.results.collect import collect
+        from lara.results.crossover import add_to_report
+
+        if add_to_report(out, collect(list(results), sweeps=sweeps).records, plots=not no_plots):
+            typer.echo("added the LC vs RAG crossover section", err=True)
         typer.echo(f"wrote {res.index} ({res.n_records} samples, {res.n_runs} runs, {len(res.plots)} plots, "
                    f"{res.diffs} diffs); open file://{res.index.resolve()}")
 

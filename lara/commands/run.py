@@ -174,6 +174,19 @@ def run_cmd(
     max_error_rate: float = typer.Option(0.5, "--max-error-rate", help="Exit with status 3 when more than this share of a run's records are errors."),
     style: str = typer.Option("default", "--style", help="Leaderboard style after the run: default | lara."),
     fmt: str = typer.Option("rich", "--format", help="Leaderboard format: rich | md | csv | json."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Build every prompt and print calls, tokens, cost and wall time per runner; call no model."
+    ),
+    max_cost: Optional[float] = typer.Option(
+        None, "--max-cost", help="Stop dispatching when the run's actual spend (USD, price table) would pass this; "
+        "the rest is recorded as skipped: budget and a rerun with a larger cap continues."
+    ),
+    max_input_tokens: Optional[str] = typer.Option(
+        None, "--max-input-tokens", help="Like --max-cost, for input tokens (e.g. 2M)."
+    ),
+    price_table: Optional[Path] = typer.Option(
+        None, "--price-table", help="YAML price table whose entries replace the shipped lara/data/prices.yaml by model name."
+    ),
 ) -> None:
     """Run a task with one or more runners and print the leaderboard. Reruns resume (0 model calls)."""
     from lara.backends.retry import RetryPolicy
@@ -216,20 +229,71 @@ def run_cmd(
     specs = [resolve_spec(task, r, model, task_params=tparams, runner_params=rp, model_params=mparams,
                           scorer=scorer, scorer_params=sparams, generation=gen, limit=limit)
              for r, rp in zip(runners, params_per_runner(runners, rparams))]
+    from lara.backends.base import parse_model
+    from lara.pricing import load_prices
+
+    prices = load_prices(price_table)
+    budget = make_budget(max_cost, max_input_tokens, prices)
+    if budget is not None and not dry_run:
+        for s in specs:  # an unpriced model under --max-cost fails here, before anything runs
+            backend_name, model_id = parse_model(s.model)
+            budget.check_model(model_id or backend_name, backend_name)
     try:
         options = RunOptions(output_root=output, max_connections=max_connections, use_cache=not no_cache,
                              log_prompts=log_prompts, shard=parse_shard(shard) if shard else None, executor=executor,
                              prefix_cache_tokens=parse_tokens(prefix_cache_tokens) if prefix_cache_tokens else None,
-                             retry=RetryPolicy(), retry_errors=retry_errors)
+                             retry=RetryPolicy(), retry_errors=retry_errors, budget=budget)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     labels = [f"{s.task_preset or s.task} · {s.runner_preset or s.runner} · {s.model}" for s in specs]
+    if dry_run:
+        print_estimates(specs, options, prices, labels, fmt)
+        return
     try:
         results = asyncio.run(run_specs(specs, options, labels, RichProgress))
     except KeyboardInterrupt:
         typer.secho("interrupted: finished samples are saved; rerun the same command to resume", err=True)
         raise typer.Exit(130) from None
+    if budget is not None:
+        typer.echo(budget.describe(), err=True)
     finish(results, options, style, fmt, max_error_rate)
+
+
+def make_budget(max_cost: float | None, max_input_tokens: str | None, prices: Any) -> Any:
+    """The spending cap of ``--max-cost`` / ``--max-input-tokens`` (None when neither is given)."""
+    if max_cost is None and max_input_tokens is None:
+        return None
+    from lara.config import parse_tokens
+    from lara.engine.budget import Budget
+
+    tokens = None
+    if max_input_tokens is not None:
+        try:
+            tokens = parse_tokens(max_input_tokens)
+        except ValueError as exc:
+            raise ConfigError(f"--max-input-tokens: {exc}") from None
+    return Budget(max_cost_usd=max_cost, max_input_tokens=tokens, prices=prices)
+
+
+def print_estimates(specs: list[Any], options: Any, prices: Any, labels: list[str], fmt: str) -> None:
+    """The dry run: one row per runner (``--format json`` prints the estimates as JSON)."""
+    import json
+
+    from lara.estimate import HEADER, estimate_specs, footer_lines, format_rows, table_rows
+
+    estimates = asyncio.run(estimate_specs(specs, options, prices, labels))
+    if fmt == "json":
+        typer.echo(json.dumps([e.to_dict() for e in estimates], indent=2))
+        return
+    rows = table_rows(estimates)
+    if fmt == "rich":
+        from lara.commands._common import print_table
+
+        print_table("lara dry run: what this command would send", HEADER, rows, left=("run", "tokenizer"))
+    else:
+        typer.echo(format_rows(list(HEADER), rows, fmt))
+    for line in footer_lines(estimates, prices, options.max_connections):
+        typer.echo(line, err=True)
 
 
 def finish(results: list[Any], options: Any, style: str, fmt: str, max_error_rate: float) -> None:
@@ -332,7 +396,27 @@ def leaderboard_cmd(
     print_leaderboard(got.records, style=style, fmt=fmt, keys=keys)
 
 
+def _estimate_command() -> Any:
+    """``lara estimate``: ``lara run --dry-run`` under its own name (same options, built from
+    run_cmd's signature so the two never drift apart)."""
+    import inspect
+
+    sig = inspect.signature(run_cmd)
+    params = [p for name, p in sig.parameters.items() if name != "dry_run"]
+
+    def estimate_cmd(**kwargs: Any) -> None:
+        run_cmd(**kwargs, dry_run=True)
+
+    estimate_cmd.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    estimate_cmd.__annotations__ = {k: v for k, v in run_cmd.__annotations__.items() if k != "dry_run"}
+    estimate_cmd.__doc__ = ("Plan before paying: build every prompt of the run (no model is called) and print, per "
+                            "runner, samples, model calls, input/output tokens, truncated/skipped samples, cost from the "
+                            "price table and the estimated wall time. Same options as `lara run`.")
+    return estimate_cmd
+
+
 def register(app: typer.Typer) -> None:
     app.command("run")(run_cmd)
+    app.command("estimate")(_estimate_command())
     app.command("resume")(resume_cmd)
     app.command("leaderboard")(leaderboard_cmd)

@@ -31,7 +31,8 @@ class RunOptions:
     ``order`` None picks the runner's default (warm-first prefix order for runners that read whole
     documents); ``prefix_cache_tokens`` bounds the distinct documents in flight; ``shard=(i, N)``
     runs one shard into its own folder; ``executor`` is ``local`` or ``ray``; ``retry_errors``
-    re-runs the samples whose latest record is an error (the file keeps the history).
+    re-runs the samples whose latest record is an error (the file keeps the history); ``budget``
+    stops dispatching at a spending cap (:mod:`lara.engine.budget`).
     """
 
     output_root: Path = Path("results")
@@ -45,6 +46,7 @@ class RunOptions:
     prefix_cache_tokens: int | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     retry_errors: bool = False  # re-run samples whose latest record is an error (appends an attempt)
+    budget: Any = None  # lara.engine.budget.Budget: --max-cost / --max-input-tokens (shared by a command's runs)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output_root", Path(self.output_root))
@@ -54,6 +56,8 @@ class RunOptions:
             raise ConfigError(f"unknown executor {self.executor!r}; valid: {', '.join(EXECUTORS)}")
         if self.prefix_cache_tokens is not None and self.prefix_cache_tokens <= 0:
             raise ConfigError(f"prefix_cache_tokens must be positive, got {self.prefix_cache_tokens}")
+        if self.budget is not None and self.executor != "local":
+            raise ConfigError("--max-cost / --max-input-tokens work with the local executor only")
         if self.shard is not None:
             from lara.sharding import parse_shard
 

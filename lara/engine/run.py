@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from lara import sharding
 from lara.config import RunSpec
+from lara.engine.budget import budget_skipped_ids
 from lara.engine.dispatch import dispatch_local
 from lara.engine.options import Progress, RunOptions, RunResult
 from lara.engine.prepare import Prepared, prepare
@@ -117,6 +118,9 @@ async def _run_locked(prepared: Prepared, run_dir: Path, all_samples: list[Sampl
         write_run_json(prepared, run_dir)
         writer = store.JsonlWriter(samples_path)
     retry = {sid for sid, e in written.items() if e.error} if options.retry_errors else set()
+    retry |= budget_skipped_ids(samples_path)  # a spending cap stopped them: every rerun starts them
+    if options.budget is not None:
+        options.budget.add_prior(samples_path)
     todo = [s for s in all_samples if s.id not in written or s.id in retry]
     attempts = {sid: written[sid].attempt + 1 for sid in retry}
     if progress:

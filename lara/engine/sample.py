@@ -61,6 +61,18 @@ async def evaluate_sample(sample: Sample, prepared: Prepared, *, attempt: int = 
             scores = [await score_output(sample, output, prepared.scorer, prepared.scorer_name)]
     finally:
         REQUEST.reset(token)
+    return _record(prepared, sample, output, scores, error, started, time.perf_counter() - t0, attempt)
+
+
+def skipped_record(sample: Sample, prepared: Prepared, reason: str, *, attempt: int = 1) -> Record:
+    """The record of a sample the engine chose not to start (e.g. ``budget``: a spending cap)."""
+    output = RunOutput(answer=None, skipped=reason)
+    score = Score(prepared.scorer_name, None, "skipped", reason, prepared.scorer_name)
+    return _record(prepared, sample, output, [score], None, utc_now(), 0.0, attempt)
+
+
+def _record(prepared: Prepared, sample: Sample, output: RunOutput | None, scores: list[Score],
+            error: ErrorInfo | None, started: str, latency_s: float, attempt: int) -> Record:
     spec = prepared.spec
     info = prepared.backend.info
     return build_record(
@@ -82,6 +94,6 @@ async def evaluate_sample(sample: Sample, prepared: Prepared, *, attempt: int = 
         primary=prepared.scorer_name,
         error=error,
         started_at=started,
-        latency_s=time.perf_counter() - t0,
+        latency_s=latency_s,
         attempt=attempt,
     )

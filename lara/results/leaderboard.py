@@ -3,7 +3,8 @@
 Means are over samples whose outcome is ``correct`` or ``incorrect`` (:attr:`Record.outcome`, the
 one rule); errors, skipped (e.g. truncation policy ``skip``) and unparsed records are excluded from
 the denominator and shown as counts, so a reader always sees what a number rests on. Truncated LC
-samples are counted too. Intervals are percentile bootstraps (seeded).
+samples are counted too. Intervals are percentile bootstraps (seeded). The cost column prices the
+live (uncached) calls with :mod:`lara.pricing` (batch prices for the ``openai-batch`` backend).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Row:
     input_tokens: int
     calls: int
     truncated: int = 0
+    cost_usd: float | None = None  # API cost of the group's live calls (price table; None: unpriced model)
 
 
 def record_key(r: Record, keys: Sequence[str]) -> tuple[str, ...]:
@@ -76,14 +78,24 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = 1000, seed: int = 0) -> 
 
 
 def aggregate(
-    records: Iterable[Record | dict[str, Any]], keys: Sequence[str] = DEFAULT_KEYS, n_boot: int = 1000
+    records: Iterable[Record | dict[str, Any]], keys: Sequence[str] = DEFAULT_KEYS, n_boot: int = 1000,
+    prices: Any = None,
 ) -> list[Row]:
+    """Rows per group; ``prices`` (a :class:`lara.pricing.PriceTable`, default the shipped one)
+    gives the cost column: batch prices for ``openai-batch`` records, cache hits free."""
+    if prices is None:
+        from lara.pricing import default_table
+
+        prices = default_table()
     groups: dict[tuple[str, ...], dict[str, Any]] = {}
     for r in map(Record.coerce, records):
         g = groups.setdefault(
             record_key(r, keys),
-            {"values": [], "n": 0, "error": 0, "skipped": 0, "unparsed": 0, "tok": 0, "calls": 0, "trunc": 0},
+            {"values": [], "n": 0, "error": 0, "skipped": 0, "unparsed": 0, "tok": 0, "calls": 0, "trunc": 0,
+             "cost": 0.0},
         )
+        cost = prices.record_cost(r)
+        g["cost"] = None if cost is None or g["cost"] is None else g["cost"] + cost
         g["n"] += 1
         g["tok"] += r.input_tokens or 0
         g["calls"] += r.n_calls or 0
@@ -99,7 +111,7 @@ def aggregate(
         mean = sum(vals) / len(vals) if vals else None
         lo, hi = bootstrap_ci(vals, n_boot=n_boot, seed=i) if vals else (None, None)
         rows.append(Row(key, g["n"], len(vals), mean, lo, hi, g["error"], g["skipped"], g["unparsed"],
-                        g["tok"], g["calls"], g["trunc"]))
+                        g["tok"], g["calls"], g["trunc"], g["cost"]))
     return rows
 
 
@@ -116,13 +128,14 @@ def _pct(x: float | None) -> str:
 
 
 def table_rows(rows: list[Row], keys: Sequence[str]) -> tuple[list[str], list[list[str]]]:
-    header = [*keys, "n", "score", "95% CI", "errors", "skipped", "unparsed", "truncated", "in tok/sample"]
+    header = [*keys, "n", "score", "95% CI", "errors", "skipped", "unparsed", "truncated", "in tok/sample", "cost $"]
     body = []
     for r in rows:
         ci = "-" if r.ci_low is None else f"{_pct(r.ci_low)}–{_pct(r.ci_high)}"
         tok = f"{r.input_tokens / r.n:.0f}" if r.n else "-"
+        cost = "-" if r.cost_usd is None else f"{r.cost_usd:.4f}"
         body.append([*r.key, str(r.n), _pct(r.mean), ci, str(r.errors), str(r.skipped), str(r.unparsed),
-                     str(r.truncated), tok])
+                     str(r.truncated), tok, cost])
     return header, body
 
 

@@ -7,6 +7,7 @@ trailing newline; book location files carry an unused inline ``context`` slice (
 that is dropped line by line while loading; ``context_order`` is an int or ``"full"`` and comparison
 questions carry ``comp_parts`` instead; paper files join 2–5 papers delimited by ``<paper k>`` ...
 ``</end of paper k>`` (:func:`split_papers`). Documents are shared per file and read on demand.
+``source=`` reads the same questions as a ``datasets`` table instead (:mod:`lara.tasks.lara_hf`).
 """
 
 from __future__ import annotations
@@ -111,8 +112,10 @@ class LaraTask:
         context_types: Sequence[str] | str = CONTEXT_TYPES,
         categories: Sequence[str] | str = CATEGORIES,
         lc_max_prompt_tokens: int | None = None,
+        source: str | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self.source = source  # hf:<id>, a save_to_disk folder or parquet files (lara.tasks.lara_hf)
         self.lengths = _as_list(lengths, "lengths", LENGTHS)
         self.context_types = _as_list(context_types, "context_types", CONTEXT_TYPES)
         self.categories = _as_list(categories, "categories", CATEGORIES)
@@ -128,6 +131,11 @@ class LaraTask:
         return self._samples
 
     def _load(self) -> Iterator[Sample]:
+        if self.source:
+            from lara.tasks.lara_hf import iter_samples
+
+            yield from iter_samples(self, self.source)
+            return
         root = resolve_data_dir(self.data_dir)
         docs: dict[tuple[str, str, str], Document] = {}
         for length in self.lengths:

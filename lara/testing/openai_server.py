@@ -9,7 +9,9 @@ body, an error body echoing the API key). Usage is deterministic: ``prompt_token
 contents and ``completion_tokens`` that of the answer, so tests can assert exact sums. Routes:
 POST /v1/chat/completions, GET /v1/models, GET /health, GET /stats (the recorded counters).
 ``separate_process=True`` forks the server into a child process so that a benchmark's client does
-not share a GIL with it.
+not share a GIL with it. ``python -m lara.testing.openai_server`` (or ``lara serve mock``) serves
+it in the foreground on a fixed port (:func:`main`); its answering modes (an answers file, a
+reader whose accuracy falls with prompt length) are in :mod:`lara.testing.readers`.
 
     with LoopbackServer(responder=lambda msgs, req: "42", faults=[Fault.rate_limit(1)]) as srv:
         backend = build_backend("openai:m", {"base_url": srv.base_url})
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -123,8 +126,12 @@ class LoopbackServer:
         faults: FaultPlan = None,
         model: str = "loopback-model",
         separate_process: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.responder = responder or default_responder
+        self.host = host
+        self.requested_port = port  # 0: a free port
         # A forked child keeps the server off the client's GIL (benchmarks); recorded state is then
         # read with stats() over HTTP instead of from attributes.
         self.separate_process = separate_process
@@ -152,7 +159,8 @@ class LoopbackServer:
     def base_url(self) -> str:
         if self.port is None:
             raise RuntimeError("server not started")
-        return f"http://127.0.0.1:{self.port}/v1"
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}/v1"
 
     # -- lifecycle ------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -205,7 +213,11 @@ class LoopbackServer:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind(("127.0.0.1", 0))
+        try:
+            sock.bind((self.host, self.requested_port))
+        except OSError as exc:
+            sock.close()
+            raise RuntimeError(f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror}") from None
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self._app(), log_level="warning", access_log=False, lifespan="off",
@@ -408,3 +420,92 @@ async def _sleep_unless_disconnected(request: Any, seconds: float) -> None:
         if await request.is_disconnected():
             return
         await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+
+def fail_rate_faults(rate: float, seed: int = 0, status: int = 503) -> Callable[[int, dict[str, Any]], Fault | None]:
+    """A fault plan failing about ``rate`` of requests with ``status`` (decided per request index
+    by a seeded hash, so a replay of the same traffic fails the same requests)."""
+    import random
+
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"fail rate must be between 0 and 1, got {rate}")
+
+    def plan(index: int, body: dict[str, Any]) -> Fault | None:
+        return Fault.server_error(status) if random.Random(f"{seed}:{index}").random() < rate else None
+
+    return plan
+
+
+def serve_forever(server: LoopbackServer, announce: Callable[[str], None] = print) -> int:
+    """Run ``server`` in the foreground until Ctrl-C or SIGTERM; returns the exit status 0."""
+    import signal
+
+    def _term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _term)
+    server.start()
+    try:
+        announce(server.base_url)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop()
+    return 0
+
+
+def build_server(*, host: str = "127.0.0.1", port: int = 8000, answers: str | None = None,
+                 length_sensitive: int | None = None, steepness: float = 8.0, latency_ms: float = 0.0,
+                 fail_rate: float = 0.0, seed: int = 0, model: str = "lara-mock") -> LoopbackServer:
+    """The foreground mock server of ``lara serve mock``: a reader of the synthetic task's facts and
+    of an answers file (``{"question", "answer"}`` lines), echoing anything else; or, with
+    ``length_sensitive`` (prompt words at which half the answers are still right), a reader whose
+    accuracy falls with prompt length (:mod:`lara.testing.readers`)."""
+    from lara.testing import readers
+
+    table = readers.load_answers(answers) if answers else {}
+    responder: Responder
+    if length_sensitive:
+        responder = readers.LengthSensitiveReader(length_sensitive, steepness, table, seed)
+    else:
+        responder = readers.ReaderResponder(table)
+    if latency_ms < 0:
+        raise ValueError(f"latency must be >= 0 ms, got {latency_ms}")
+    faults = fail_rate_faults(fail_rate, seed) if fail_rate else None
+    return LoopbackServer(responder=responder, latency_s=latency_ms / 1000.0, faults=faults, model=model,
+                          host=host, port=port)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m lara.testing.openai_server``: the same server as ``lara serve mock``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m lara.testing.openai_server",
+                                 description="OpenAI-compatible mock server in the foreground (Ctrl-C stops it).")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed)")
+    ap.add_argument("--answers", help='JSONL lines {"question": ..., "answer": ...}')
+    ap.add_argument("--length-sensitive", help="prompt words (e.g. 16k) at which half the answers are right")
+    ap.add_argument("--steepness", type=float, default=8.0)
+    ap.add_argument("--latency-ms", type=float, default=0.0)
+    ap.add_argument("--fail-rate", type=float, default=0.0, help="share of requests answered 503")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    from lara.config import parse_tokens
+
+    try:
+        server = build_server(host=args.host, port=args.port, answers=args.answers,
+                              length_sensitive=parse_tokens(args.length_sensitive) if args.length_sensitive else None,
+                              steepness=args.steepness, latency_ms=args.latency_ms, fail_rate=args.fail_rate,
+                              seed=args.seed)
+        return serve_forever(server, announce=lambda url: print(url, flush=True))
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
