@@ -64,6 +64,9 @@ def cache_key(
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
+KEEP_ROWS = 200_000  # rows kept in memory for a corruption swap (~100 MB at the outside)
+
+
 class ResponseCache:
     """The SQLite file of cached generations (see the module docstring for failure handling)."""
 
@@ -71,6 +74,10 @@ class ResponseCache:
         self.path = Path(path) if path else default_cache_dir() / "responses.sqlite"
         self._db: sqlite3.Connection | None = None
         self._warned: set[str] = set()
+        # rows this process wrote or read back intact, until the file is replaced: a corrupt file is
+        # only noticed when a read hits a bad page, and the good rows used before that would be lost
+        # with it (moved aside); they are written again into the fresh file
+        self._written: dict[str, str] | None = {}
         self._check_path()
         try:
             self._db = self._connect()
@@ -125,8 +132,12 @@ class ResponseCache:
                 if src.exists():
                     os.replace(src, Path(str(aside) + suffix))
             self._db = self._connect()
+            for key, value in (self._written or {}).items():
+                self._db.execute("INSERT OR REPLACE INTO responses VALUES (?,?,?)", (key, value, time.time()))
             self._warn_once("corrupt", "response cache %s is corrupt (%s): moved to %s; continuing with an "
-                            "empty cache", self.path, exc, aside)
+                            "empty cache (keeping the %d replies this run used)", self.path, exc, aside,
+                            len(self._written or {}))
+            self._written = None  # a fresh file of our own: nothing more to keep
         except (OSError, sqlite3.Error) as again:
             self._db = None
             self._warn_once("corrupt", "response cache %s is corrupt (%s) and could not be replaced (%s); "
@@ -149,6 +160,7 @@ class ResponseCache:
             return None
         if row is None:
             return None
+        self._keep(key, row[0])
         try:
             return Generation(**json.loads(row[0]))
         except (TypeError, ValueError) as exc:
@@ -158,13 +170,19 @@ class ResponseCache:
     def put(self, key: str, gen: Generation) -> None:
         if self._db is None:
             return
+        value = json.dumps(to_dict(gen))
+        self._keep(key, value)
         try:
-            self._db.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?,?,?)",
-                (key, json.dumps(to_dict(gen)), time.time()),
-            )
+            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?,?,?)", (key, value, time.time()))
         except sqlite3.Error as exc:
             self._failed("write", exc)
+
+    def _keep(self, key: str, value: str) -> None:
+        if self._written is not None:
+            if len(self._written) >= KEEP_ROWS:
+                self._written = None  # a very long run: stop keeping (a later corruption loses rows, no more)
+            else:
+                self._written[key] = value
 
     def close(self) -> None:
         if self._db is not None:
