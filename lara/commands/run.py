@@ -23,6 +23,15 @@ STYLES = ("default", "lara")
 EXIT_ERROR_RATE = 3
 
 
+def parse_cache_option(value: str) -> int | str | None:
+    from lara.scheduling import parse_cache_setting
+
+    try:
+        return parse_cache_setting(value)
+    except ValueError:
+        raise ConfigError(f"--prefix-cache-tokens: expected auto, 0 or a token count like 2M, got {value!r}") from None
+
+
 def split_csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -113,8 +122,9 @@ def run_cmd(
     ),
     shard: Optional[str] = typer.Option(None, "--shard", help="Run shard i of N (i/N, i from 0), split by document; own folder; combine with `lara merge`."),
     executor: str = typer.Option("local", "--executor", help="local | ray (Ray actors; joins a cluster or starts a local Ray)."),
-    prefix_cache_tokens: Optional[str] = typer.Option(
-        None, "--prefix-cache-tokens", help="Server prefix-cache size (e.g. 2M): bounds the distinct documents in flight."
+    prefix_cache_tokens: str = typer.Option(
+        "auto", "--prefix-cache-tokens",
+        help="Server KV-cache size the warm-first order plans with: auto (vLLM's /metrics, else 500k), a size like 2M, or 0 (no bound).",
     ),
     max_connections: int = typer.Option(8, "--max-connections", help="Concurrent requests per endpoint."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Run only the first N samples (N >= 1)."),
@@ -141,7 +151,7 @@ def run_cmd(
 ) -> None:
     """Run a task with one or more runners and print the leaderboard. Reruns resume (0 model calls)."""
     from lara.backends.retry import RetryPolicy
-    from lara.config import parse_kv_text, parse_tokens, resolve_spec
+    from lara.config import parse_kv_text, resolve_spec
     from lara.engine import RunOptions
     from lara.progress import RichProgress
     from lara.sharding import parse_shard
@@ -180,7 +190,7 @@ def run_cmd(
     try:
         options = RunOptions(output_root=output, max_connections=max_connections, use_cache=not no_cache,
                              log_prompts=log_prompts, shard=parse_shard(shard) if shard else None, executor=executor,
-                             prefix_cache_tokens=parse_tokens(prefix_cache_tokens) if prefix_cache_tokens else None,
+                             prefix_cache_tokens=parse_cache_option(prefix_cache_tokens),
                              retry=RetryPolicy(), retry_errors=retry_errors)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

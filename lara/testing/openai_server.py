@@ -6,7 +6,8 @@ background thread on a free port; latency is ``asyncio.sleep`` so thousands of c
 cost no threads. Faults (429 with Retry-After, 5xx, hangs, garbage bodies) are scripted per request
 index. Usage is deterministic: ``prompt_tokens`` is the whitespace word count of all message
 contents and ``completion_tokens`` that of the answer, so tests can assert exact sums. Routes:
-POST /v1/chat/completions, GET /v1/models, GET /health, GET /stats (the recorded counters).
+POST /v1/chat/completions, GET /v1/models, GET /health, GET /stats (the recorded counters), GET
+/metrics (``metrics_text``, e.g. vLLM's ``vllm:cache_config_info`` line; 404 when not given).
 ``separate_process=True`` forks the server into a child process so that a benchmark's client does
 not share a GIL with it.
 
@@ -100,8 +101,10 @@ class LoopbackServer:
         faults: FaultPlan = None,
         model: str = "loopback-model",
         separate_process: bool = False,
+        metrics_text: str | None = None,
     ) -> None:
         self.responder = responder or default_responder
+        self.metrics_text = metrics_text
         # A forked child keeps the server off the client's GIL (benchmarks); recorded state is then
         # read with stats() over HTTP instead of from attributes.
         self.separate_process = separate_process
@@ -320,12 +323,18 @@ class LoopbackServer:
         async def stats(request: Request) -> Response:
             return JSONResponse(self._stats())
 
+        async def metrics(request: Request) -> Response:
+            if self.metrics_text is None:
+                return Response(b"not found", 404, media_type="text/plain")
+            return Response(self.metrics_text.encode("utf-8"), 200, media_type="text/plain; version=0.0.4")
+
         return Starlette(
             routes=[
                 Route("/v1/chat/completions", chat, methods=["POST"]),
                 Route("/v1/models", models, methods=["GET"]),
                 Route("/health", health, methods=["GET"]),
                 Route("/stats", stats, methods=["GET"]),
+                Route("/metrics", metrics, methods=["GET"]),
             ]
         )
 
