@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -83,9 +84,27 @@ def finalize(prepared: Prepared, run_dir: Path, expected: int, counters: dict[st
     return summary
 
 
-async def run_prepared(prepared: Prepared, *, progress: Progress | None = None,
-                       samples: Iterable[Sample] | None = None) -> RunResult:
-    """Run an already prepared spec (the caller closes ``prepared``)."""
+@dataclass
+class OpenRun:
+    """A run folder ready for records: what is left to do (resume) and its single writer."""
+
+    prepared: Prepared
+    run_dir: Path
+    expected: int
+    todo: list[Sample]
+    attempts: dict[str, int]
+    writer: store.JsonlWriter
+
+    def close(self, counters: dict[str, int]) -> RunResult:
+        """Close the writer and write summary.json."""
+        self.writer.close()
+        summary = finalize(self.prepared, self.run_dir, self.expected, counters)
+        return RunResult(run_dir=self.run_dir, summary=summary, records_written=self.writer.written)
+
+
+def open_run(prepared: Prepared, samples: Iterable[Sample] | None = None) -> OpenRun:
+    """Create or reopen the run folder: the samples still to do (resume skips written ids; with
+    ``retry_errors`` error records run again), run.json, and the writer."""
     options = prepared.options
     all_samples = list(samples) if samples is not None else load_samples(prepared.task, prepared.spec.limit)
     all_samples = sharding.select_shard(all_samples, options.shard)
@@ -98,30 +117,36 @@ async def run_prepared(prepared: Prepared, *, progress: Progress | None = None,
     attempts = {sid: written[sid].attempt + 1 for sid in retry}
     write_run_json(prepared, run_dir)
     writer = store.JsonlWriter(samples_path)
+    return OpenRun(prepared, run_dir, len(all_samples), todo, attempts, writer)
+
+
+async def run_prepared(prepared: Prepared, *, progress: Progress | None = None,
+                       samples: Iterable[Sample] | None = None) -> RunResult:
+    """Run an already prepared spec (the caller closes ``prepared``)."""
+    options = prepared.options
+    opened = open_run(prepared, samples)
+    todo, attempts = opened.todo, opened.attempts
     if progress:
-        progress.start(len(all_samples), len(all_samples) - len(todo))
+        progress.start(opened.expected, opened.expected - len(todo))
 
     def sink(record: Record) -> None:
-        writer.write(record)
+        opened.writer.write(record)
         if progress:
             progress.update(record)
 
-    counters: dict[str, int] = {}
+    counters: dict[str, int] | None = None
     try:
-        if options.executor == "ray" and todo:
-            from lara.executors.ray_executor import run_on_ray
+        if options.executor in ("ray", "ray-data") and todo:
+            from lara.executors import execute
 
-            counters = await run_on_ray(prepared, todo, sink, attempts=attempts)
+            counters = await execute(prepared, todo, sink, attempts=attempts, run_dir=opened.run_dir)
         else:
-            await dispatch_local(prepared, todo, sink, attempts=attempts)
+            counters = await dispatch_local(prepared, todo, sink, attempts=attempts, run_dir=opened.run_dir)
     finally:
-        writer.close()
         if progress:
             progress.stop()
-        if options.executor != "ray":
-            counters = prepared.counters()
-        summary = finalize(prepared, run_dir, len(all_samples), counters)
-    return RunResult(run_dir=run_dir, summary=summary, records_written=writer.written)
+        result = opened.close(counters if counters is not None else prepared.counters())
+    return result
 
 
 async def run_async(spec: RunSpec, options: RunOptions | None = None, *, progress: Progress | None = None,

@@ -126,6 +126,7 @@ class LoopbackServer:
         self.faults_served: list[str] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.last_done = 0.0  # time.monotonic() when the latest chat request finished
 
     @property
     def base_url(self) -> str:
@@ -148,6 +149,9 @@ class LoopbackServer:
             "max_in_flight": self.max_in_flight,
             "in_flight": self.in_flight,
             "faults_served": list(self.faults_served),
+            # time.monotonic() is system-wide on Linux: comparable with the client's in either mode
+            "first_arrival": self.arrivals[0] if self.arrivals else None,
+            "last_done": self.last_done or None,
         }
 
     def start(self, timeout_s: float = 10.0) -> "LoopbackServer":
@@ -311,6 +315,7 @@ class LoopbackServer:
                 return JSONResponse(self._completion(index, body, str(text)))
             finally:
                 self.in_flight -= 1
+                self.last_done = time.monotonic()
 
         async def models(request: Request) -> Response:
             return JSONResponse(
