@@ -34,10 +34,12 @@ MAX_ROUNDS = 64  # a runner that needs more calls per sample than this is a bug,
 
 
 def batch_backend(backend: Any) -> BatchesCalls | None:
-    """The batch backend under a run's wrappers (retries, cache), or None."""
+    """The batch backend under a run's wrappers (retries, cache), or None. Its class must define the
+    protocol's methods: wrappers forward attribute reads to what they wrap, so ``isinstance`` alone
+    would take the wrapper for the batch backend."""
     seen = 0
     while backend is not None and seen < 8:
-        if isinstance(backend, BatchesCalls):
+        if isinstance(backend, BatchesCalls) and all(hasattr(type(backend), m) for m in ("bind", "pending", "complete")):
             return backend
         backend = getattr(backend, "inner", None)
         seen += 1

@@ -7,7 +7,8 @@ cost no threads. Faults (429 with Retry-After, 5xx, hangs, garbage bodies) are s
 index. Usage is deterministic: ``prompt_tokens`` is the whitespace word count of all message
 contents and ``completion_tokens`` that of the answer, so tests can assert exact sums. Routes:
 POST /v1/chat/completions, GET /v1/models, GET /health, GET /stats (the recorded counters), GET
-/metrics (``metrics_text``, e.g. vLLM's ``vllm:cache_config_info`` line; 404 when not given).
+/metrics (``metrics_text``, e.g. vLLM's ``vllm:cache_config_info`` line; 404 when not given), and
+OpenAI's Files and Batches endpoints (:mod:`lara.testing.batch_api`, scripted by ``batches``).
 ``separate_process=True`` forks the server into a child process so that a benchmark's client does
 not share a GIL with it.
 
@@ -24,6 +25,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, Union
+
+from lara.testing.batch_api import BatchAPI, BatchBehaviour
 
 Responder = Callable[[list[dict[str, Any]], dict[str, Any]], Any]
 FAULT_KINDS = ("status", "hang", "garbage", "garbage_text", "no_choices")
@@ -102,9 +105,11 @@ class LoopbackServer:
         model: str = "loopback-model",
         separate_process: bool = False,
         metrics_text: str | None = None,
+        batches: BatchBehaviour | None = None,
     ) -> None:
         self.responder = responder or default_responder
         self.metrics_text = metrics_text
+        self.batch_api = BatchAPI(self, batches)
         # A forked child keeps the server off the client's GIL (benchmarks); recorded state is then
         # read with stats() over HTTP instead of from attributes.
         self.separate_process = separate_process
@@ -127,6 +132,8 @@ class LoopbackServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.last_done = 0.0  # time.monotonic() when the latest chat request finished
+        if hasattr(self, "batch_api"):
+            self.batch_api.reset_counters()  # files and batches stay: a resumed run polls them
 
     @property
     def base_url(self) -> str:
@@ -152,6 +159,7 @@ class LoopbackServer:
             # time.monotonic() is system-wide on Linux: comparable with the client's in either mode
             "first_arrival": self.arrivals[0] if self.arrivals else None,
             "last_done": self.last_done or None,
+            **self.batch_api.stats(),
         }
 
     def start(self, timeout_s: float = 10.0) -> "LoopbackServer":
@@ -340,6 +348,7 @@ class LoopbackServer:
                 Route("/health", health, methods=["GET"]),
                 Route("/stats", stats, methods=["GET"]),
                 Route("/metrics", metrics, methods=["GET"]),
+                *self.batch_api.routes(),
             ]
         )
 
