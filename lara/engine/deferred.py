@@ -73,7 +73,7 @@ def _cache_hits(prepared: Prepared) -> int:
 
 async def dispatch_deferred(prepared: Prepared, todo: Sequence[Sample], sink: Callable[[Record], None],
                             batcher: BatchesCalls, *, run_dir: Path,
-                            attempts: dict[str, int] | None = None) -> dict[str, int]:
+                            attempts: dict[str, int] | None = None) -> dict[str, Any]:
     """Rounds until every sample has a record, or the batch went out by hand (then the samples
     still waiting get no record yet: importing the results and rerunning finishes them)."""
     attempts = attempts or {}
@@ -95,4 +95,4 @@ async def dispatch_deferred(prepared: Prepared, todo: Sequence[Sample], sink: Ca
             break
     else:
         raise BackendError(f"{len(left)} sample(s) still deferred after {MAX_ROUNDS} batch rounds")
-    return {"model_calls": batcher.submitted, "cache_hits": hits, "deferred": len(left)}
+    return {"model_calls": batcher.submitted, "cache_hits": hits, "waiting_for_batch": len(left)}

@@ -95,10 +95,12 @@ class OpenRun:
     attempts: dict[str, int]
     writer: store.JsonlWriter
 
-    def close(self, counters: dict[str, int]) -> RunResult:
-        """Close the writer and write summary.json."""
+    def close(self, counters: dict[str, Any]) -> RunResult:
+        """Close the writer and write summary.json (counters besides the call counts, e.g. what an
+        executor ran where, go into it as they are)."""
         self.writer.close()
-        summary = finalize(self.prepared, self.run_dir, self.expected, counters)
+        extra = {k: v for k, v in counters.items() if k not in ("model_calls", "cache_hits")}
+        summary = finalize(self.prepared, self.run_dir, self.expected, counters, extra)
         return RunResult(run_dir=self.run_dir, summary=summary, records_written=self.writer.written)
 
 
@@ -134,7 +136,7 @@ async def run_prepared(prepared: Prepared, *, progress: Progress | None = None,
         if progress:
             progress.update(record)
 
-    counters: dict[str, int] | None = None
+    counters: dict[str, Any] | None = None
     try:
         if options.executor in ("ray", "ray-data") and todo:
             from lara.executors import execute
