@@ -45,7 +45,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lara.scheduling import dispatcher_for, document_key, parse_cache_setting, policy_for, token_counter  # noqa: E402
+from lara.backends.server_metrics import parse_cache_setting  # noqa: E402
+from lara.scheduling import dispatcher_for, document_key, policy_for, token_counter  # noqa: E402
 
 BLOCK = 16
 

@@ -26,21 +26,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lara.allocation.sweep import run_sweep  # noqa: E402
-from lara.runners.iterdrag import DECIDE, FORCE, INTERMEDIATE  # noqa: E402
 from lara.testing.openai_server import LoopbackServer  # noqa: E402
+from lara.testing.responders import iterdrag_responder  # noqa: E402
 
 LATENCY_S = 0.05
 CONNECTIONS = 8
-
-
-def responder(messages, request):  # noqa: ANN001, ANN201
-    last = messages[-1]["content"]
-    if last.endswith(INTERMEDIATE):
-        return "Intermediate answer: the vault code"
-    if last.endswith(FORCE) or last.count("Follow up:") > 2:
-        return "So the final answer is: 1234"
-    assert last.endswith(DECIDE)
-    return "Follow up: What is the access code?"
 
 
 def main() -> None:
@@ -52,7 +42,7 @@ def main() -> None:
                       task_params={"lengths": [400], "n_docs": 3, "categories": ["location", "reasoning"]},
                       runner_params={"chunk_size": 60, "chunk_overlap": 0, "tokenizer": "words"},
                       max_connections=CONNECTIONS)
-        with LoopbackServer(responder=responder, latency_s=LATENCY_S, separate_process=True) as srv:
+        with LoopbackServer(responder=iterdrag_responder, latency_s=LATENCY_S, separate_process=True) as srv:
             kwargs["model_params"] = {"base_url": srv.base_url}
             figures = {}
             for name, root in (("first", "results"), ("resume", "results"), ("cache", "results-fresh")):

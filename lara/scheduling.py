@@ -11,14 +11,14 @@ finished. It is a plain synchronous state machine, so the engine, the Ray execut
 **KV memory.** A server's KV cache holds the prefixes it can reuse *and* the blocks of the requests
 it is running: a 128k-token prompt holds 128k tokens of cache while it runs, so a cache of a few
 documents runs only a few such requests at once, whatever the connection count. The dispatcher
-therefore plans with the server's cache size (``OrderPolicy.prefix_cache_tokens``, read from the
-server by :func:`resolve_cache_tokens` by default): the open documents (their prefix stays resident
-until their last request has finished) plus every in-flight request's own tokens (question tail and
-output reservation) must fit ``cache_fill`` of it. It keeps every connection busy with whatever
-fits: follow-ups of warmed documents first, then the warm request of the first pending document
-that fits (a large one waits while smaller ones use the memory, and runs once enough is free, or
-alone when nothing else is in flight). A connection is
-left idle only when nothing more fits in the server's KV memory (a request sent then would wait in
+therefore plans with the server's cache size (``OrderPolicy.prefix_cache_tokens``, by default read
+from the server: :func:`lara.backends.server_metrics.resolve_cache_tokens`): the open documents
+(their prefix stays resident until their last request has finished) plus every in-flight request's
+own tokens (question tail and output reservation) must fit ``cache_fill`` of it. It keeps every
+connection busy with whatever fits: follow-ups of warmed documents first, then the warm request of
+the first pending document that fits (a large one waits while smaller ones use the memory, and runs
+once enough is free, or alone when nothing else is in flight). A connection is left idle only when
+nothing more fits in the server's KV memory (a request sent then would wait in
 the server's queue anyway, ahead of follow-ups that need the cached prefix), or when the only work
 left would re-prefill a document whose warm request is still running: that duplicate holds as much
 KV memory as a new document and finishes at most one question's time before the follow-up that
@@ -54,10 +54,6 @@ from lara.types import Sample
 ORDER_POLICIES = ("prefix_warm", "prefix_grouped", "dataset")
 CHARS_PER_TOKEN = 4.0  # estimate of a text's token count from its size (English prose, cl100k)
 HEAD_CHARS = 2048  # documents that start alike (e.g. LaRA paper files opening with the same paper)
-# What `--prefix-cache-tokens auto` assumes when no server says: about four 128k documents, the KV
-# cache an 8B Llama-architecture model (128 KiB per token in bf16) leaves on one 80 GB GPU at
-# vLLM's default 0.9 memory share. Assuming too little costs parallelism; too much costs re-prefills.
-DEFAULT_CACHE_TOKENS = 500_000
 CACHE_SOURCES = ("off", "option", "server", "default")
 
 log = logging.getLogger(__name__)
@@ -178,44 +174,6 @@ def default_policy(runner: Any, prefix_cache_tokens: int | None = None) -> Order
     return OrderPolicy("prefix_warm" if warm else "prefix_grouped", prefix_cache_tokens)
 
 
-def parse_cache_setting(value: Any) -> int | str | None:
-    """``--prefix-cache-tokens`` text: ``auto``, ``0``/``off`` (no bound) or a size like ``2M``."""
-    if value is None or isinstance(value, int):
-        return value
-    text = str(value).strip().lower()
-    if text == "auto":
-        return "auto"
-    if text in ("off", "none"):
-        return 0
-    from lara.config import parse_tokens
-
-    return parse_tokens(text)
-
-
-def resolve_cache_tokens(setting: int | str | None, endpoints: Iterable[str] = (),
-                         fetch: Callable[[str], int | None] | None = None) -> tuple[int | None, str]:
-    """(KV cache tokens or None, source) for a ``--prefix-cache-tokens`` setting.
-
-    ``auto`` asks each http(s) endpoint (:func:`lara.backends.server_metrics.kv_cache_tokens`:
-    vLLM's ``/metrics``); replicas each hold their own cache, so their sizes add up, a silent one
-    counting as :data:`DEFAULT_CACHE_TOKENS`. When no endpoint says, the default applies."""
-    if setting is None or setting == 0:
-        return None, "off"
-    if isinstance(setting, int):
-        if setting < 0:
-            raise ValueError(f"prefix_cache_tokens must be >= 0, got {setting}")
-        return setting, "option"
-    if setting != "auto":
-        raise ValueError(f"prefix_cache_tokens: expected auto, 0 or a token count, got {setting!r}")
-    if fetch is None:
-        from lara.backends.server_metrics import kv_cache_tokens as fetch
-    urls = [e for e in endpoints if e.startswith(("http://", "https://"))]
-    found = [fetch(u) for u in urls]
-    if not any(found):
-        return DEFAULT_CACHE_TOKENS, "default"
-    return sum(f or DEFAULT_CACHE_TOKENS for f in found), "server"
-
-
 def policy_for(runner: Any, setting: int | str | None, backend: Any = None, output_tokens: int = 128) -> OrderPolicy:
     """The run's order: warm-first with the resolved cache size for runners that read whole
     documents (the server is asked only then), grouped otherwise."""
@@ -225,6 +183,8 @@ def policy_for(runner: Any, setting: int | str | None, backend: Any = None, outp
         runner = runners.get(runner)
     if not runner_reads_whole_documents(runner):
         return OrderPolicy("prefix_grouped", output_tokens=output_tokens, source="off")
+    from lara.backends.server_metrics import resolve_cache_tokens
+
     endpoint = str(getattr(getattr(backend, "info", None), "endpoint", None) or "")
     tokens, source = resolve_cache_tokens(setting, [e for e in endpoint.split(",") if e])
     return OrderPolicy("prefix_warm", tokens, output_tokens=output_tokens, source=source)

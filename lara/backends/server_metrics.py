@@ -1,4 +1,4 @@
-"""What a model server says about its KV cache, for ``--prefix-cache-tokens auto``.
+"""``--prefix-cache-tokens``: the setting, and what a model server says about its KV cache (``auto``).
 
 vLLM publishes its cache configuration on the Prometheus endpoint at the server root (``/metrics``,
 next to ``/v1``) as an info gauge whose labels carry the settings::
@@ -17,10 +17,15 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from typing import Any, Callable, Iterable
 
 log = logging.getLogger(__name__)
 
 METRIC = "vllm:cache_config_info"
+# What `--prefix-cache-tokens auto` assumes when no server says: about four 128k documents, the KV
+# cache an 8B Llama-architecture model (128 KiB per token in bf16) leaves on one 80 GB GPU at
+# vLLM's default 0.9 memory share. Assuming too little costs parallelism; too much costs re-prefills.
+DEFAULT_CACHE_TOKENS = 500_000
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 HOSTED = ("api.openai.com", "api.anthropic.com")  # known not to publish a cache size
 
@@ -72,3 +77,40 @@ def kv_cache_tokens(base_url: str, timeout_s: float = 3.0) -> int | None:
     tokens = parse_cache_tokens(resp.text)
     log.info("KV cache size from %s: %s tokens", url, tokens)
     return tokens
+
+
+def parse_cache_setting(value: Any) -> int | str | None:
+    """``--prefix-cache-tokens`` text: ``auto``, ``0``/``off`` (no bound) or a size like ``2M``."""
+    if value is None or isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "auto"
+    if text in ("off", "none"):
+        return 0
+    from lara.config import parse_tokens
+
+    return parse_tokens(text)
+
+
+def resolve_cache_tokens(setting: int | str | None, endpoints: Iterable[str] = (),
+                         fetch: Callable[[str], int | None] | None = None) -> tuple[int | None, str]:
+    """(KV cache tokens or None, source) for a ``--prefix-cache-tokens`` setting.
+
+    ``auto`` asks each http(s) endpoint (:func:`kv_cache_tokens`: vLLM's ``/metrics``); replicas
+    each hold their own cache, so their sizes add up, a silent one counting as
+    :data:`DEFAULT_CACHE_TOKENS`. When no endpoint says, the default applies."""
+    if setting is None or setting == 0:
+        return None, "off"
+    if isinstance(setting, int):
+        if setting < 0:
+            raise ValueError(f"prefix_cache_tokens must be >= 0, got {setting}")
+        return setting, "option"
+    if setting != "auto":
+        raise ValueError(f"prefix_cache_tokens: expected auto, 0 or a token count, got {setting!r}")
+    fetch = fetch or kv_cache_tokens
+    urls = [e for e in endpoints if e.startswith(("http://", "https://"))]
+    found = [fetch(u) for u in urls]
+    if not any(found):
+        return DEFAULT_CACHE_TOKENS, "default"
+    return sum(f or DEFAULT_CACHE_TOKENS for f in found), "server"

@@ -24,7 +24,7 @@ EXIT_ERROR_RATE = 3
 
 
 def parse_cache_option(value: str) -> int | str | None:
-    from lara.scheduling import parse_cache_setting
+    from lara.backends.server_metrics import parse_cache_setting
 
     try:
         return parse_cache_setting(value)

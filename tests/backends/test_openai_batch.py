@@ -20,6 +20,7 @@ from lara.engine import run
 from lara.results.store import read_records
 from lara.testing.batch_api import BatchBehaviour
 from lara.testing.openai_server import LoopbackServer
+from lara.testing.responders import iterdrag_responder
 
 SYNTH = {"lengths": [100], "n_docs": 5}  # 20 samples
 
@@ -79,18 +80,7 @@ def test_an_expired_batch_fails_only_its_unanswered_requests(tmp_path):
 
 
 def test_multi_call_runner_takes_one_batch_per_round(tmp_path):
-    from lara.runners.iterdrag import DECIDE, FORCE, INTERMEDIATE
-
-    def responder(messages, request):
-        last = messages[-1]["content"]
-        if last.endswith(INTERMEDIATE):
-            return "Intermediate answer: 1234"
-        if last.endswith(FORCE) or last.count("Follow up:") > 2:  # the prompt itself names it twice
-            return "So the final answer is: 1234"
-        assert last.endswith(DECIDE)
-        return "Follow up: What is the access code?"
-
-    with LoopbackServer(responder=responder) as srv:
+    with LoopbackServer(responder=iterdrag_responder) as srv:
         spec = resolve_spec("synthetic", "iterdrag", "openai-batch:gpt-4o-mini", task_params=SYNTH, limit=6,
                             model_params={"base_url": srv.base_url, "poll_s": 0.02},
                             runner_params={"tokenizer": "words", "chunk_size": 40, "chunk_overlap": 0, "k": 1, "n": 2})

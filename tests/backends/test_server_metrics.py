@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import socket
 
-from lara.backends.server_metrics import kv_cache_tokens, metrics_url, parse_cache_tokens
-from lara.scheduling import DEFAULT_CACHE_TOKENS, parse_cache_setting, resolve_cache_tokens
+from lara.backends.server_metrics import (
+    DEFAULT_CACHE_TOKENS, kv_cache_tokens, metrics_url, parse_cache_setting, parse_cache_tokens, resolve_cache_tokens,
+)
 from lara.testing.openai_server import LoopbackServer
 
 # The line as vLLM prints it (labels of a 0.6-era server; newer ones add and drop labels).

@@ -8,18 +8,8 @@ import json
 
 from lara.cli import main
 from lara.results.store import read_records
-from lara.runners.iterdrag import DECIDE, FORCE, INTERMEDIATE
 from lara.testing.batch_api import answer_batch_file
-
-
-def responder(messages, request):
-    last = messages[-1]["content"]
-    if last.endswith(INTERMEDIATE):
-        return "Intermediate answer: 1234"
-    if last.endswith(FORCE) or last.count("Follow up:") > 2:  # the prompt itself names it twice
-        return "So the final answer is: 1234"
-    assert last.endswith(DECIDE)
-    return "Follow up: What is the access code?"
+from lara.testing.responders import iterdrag_responder
 
 
 def write_spec(path, runner: str, model: str = "openai-batch:Qwen/Qwen2.5-7B-Instruct") -> None:
@@ -44,7 +34,7 @@ def test_export_run_batch_import_over_rounds(tmp_path, capsys):
     while True:
         rounds += 1
         out = tmp_path / f"results-{rounds}.jsonl"
-        answer_batch_file(req, out, responder, fail=lambda i, body: 500 if rounds == 1 and i == 0 else None)
+        answer_batch_file(req, out, iterdrag_responder, fail=lambda i, body: 500 if rounds == 1 and i == 0 else None)
         req = tmp_path / f"next-{rounds}.jsonl"
         assert main(["import-batch", str(run_dir), str(out), "--next", str(req)]) == 0
         if not req.exists():
