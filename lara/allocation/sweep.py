@@ -168,6 +168,9 @@ def run_sweep(
         log.info("pruned %s: estimated %d tokens > largest budget %d", e.config.label, e.max_tokens, top)
     bases = {r: resolve_spec(task, r, model, task_params=task_params, runner_params=rp, model_params=model_params,
                              generation=generation, limit=limit) for r in sorted({e.config.runner for e in kept})}
+    # longest first (most calls per sample, then most tokens): the last runs' chains are then the
+    # short ones, and the connections idle less while the sweep drains
+    kept = sorted(kept, key=lambda e: (-e.config.n, -e.mean_tokens, e.config))
     specs = []
     for e in kept:
         c = e.config

@@ -31,7 +31,7 @@ class Coalescing:
     per dispatch); ``reused[i]`` counts the answers run ``i`` took from another request."""
 
     def __init__(self) -> None:
-        self._flights: dict[str, asyncio.Future[Any]] = {}
+        self._flights: dict[Any, asyncio.Future[Any]] = {}
         self.reused: dict[int, int] = {}
 
     def wrap(self, index: int, inner: Any) -> "_CoalescedBackend":
@@ -49,9 +49,8 @@ class _CoalescedBackend:
     async def generate(self, messages: Any, config: Any) -> Any:
         from dataclasses import replace
 
-        from lara.cache import cache_key
-
-        key = cache_key(self.info, messages, config)
+        # what the response cache keys on, as a plain tuple (the runs share one model and endpoint)
+        key = (tuple((m.role, m.content) for m in messages), config)
         flights = self.owner._flights
         leader = flights.get(key)
         if leader is not None:

@@ -9,6 +9,7 @@ model threads, the response cache) is registered on one ``AsyncExitStack``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,11 +48,11 @@ class Prepared:
     order: OrderPolicy
     stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
-    @property
-    def run_id(self) -> str:
+    @functools.cached_property
+    def run_id(self) -> str:  # the spec is frozen: hashed once, not once per record
         return self.spec.run_id()
 
-    @property
+    @functools.cached_property
     def spec_hash(self) -> str:
         return self.spec.spec_hash()
 
