@@ -93,6 +93,30 @@ class Backend(Protocol):
     async def aclose(self) -> None: ...
 
 
+class Deferred(BaseException):
+    """Raised by a batch backend's :meth:`Backend.generate` for a call it will answer in a later
+    round (the request is recorded; the engine sets the sample aside without a record and re-runs it
+    once the batch is back). A ``BaseException`` so that ``except Exception`` in runners and in the
+    retry loop lets it through, like cancellation."""
+
+
+@runtime_checkable
+class BatchesCalls(Protocol):
+    """A backend that answers calls in batches (``openai-batch``; the Ray Data executor's engine):
+    :meth:`bind` loads its state from the run folder, ``generate`` raises :class:`Deferred` for
+    calls it has no answer for yet, :meth:`complete` submits the recorded ones and waits for their
+    answers (False: they went out by hand, e.g. ``lara export-batch``, and the run stops here).
+    ``submitted`` counts the requests sent this invocation (the run's model calls)."""
+
+    submitted: int
+
+    def bind(self, run_dir: Any, run_id: str) -> None: ...
+
+    def pending(self) -> int: ...
+
+    async def complete(self) -> bool: ...
+
+
 @runtime_checkable
 class HasTokenizer(Protocol):
     """A backend that knows its model's tokenizer (a ``lara.tokens.Tokenizer``)."""

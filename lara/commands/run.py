@@ -23,6 +23,31 @@ STYLES = ("default", "lara")
 EXIT_ERROR_RATE = 3
 
 
+def parse_cache_option(value: str) -> int | str | None:
+    from lara.backends.server_metrics import parse_cache_setting
+
+    try:
+        return parse_cache_setting(value)
+    except ValueError:
+        raise ConfigError(f"--prefix-cache-tokens: expected auto, 0 or a token count like 2M, got {value!r}") from None
+
+
+def parse_resources(text: str | None) -> dict[str, float]:
+    """``--ray-actor-resources`` JSON: an object of resource name -> non-negative amount."""
+    import json
+
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--ray-actor-resources: not JSON ({exc}); e.g. '{{\"num_cpus\":1,\"num_gpus\":1}}'") from None
+    if not isinstance(data, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                                             for v in data.values()):
+        raise ConfigError(f"--ray-actor-resources: expected an object of non-negative numbers, got {text!r}")
+    return {str(k): float(v) for k, v in data.items()}
+
+
 def split_csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -145,9 +170,13 @@ def run_cmd(
         None, "--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; repeat for replicas (document affinity + failover)."
     ),
     shard: Optional[str] = typer.Option(None, "--shard", help="Run shard i of N (i/N, i from 0), split by document; own folder; combine with `lara merge`."),
-    executor: str = typer.Option("local", "--executor", help="local | ray (Ray actors; joins a cluster or starts a local Ray)."),
-    prefix_cache_tokens: Optional[str] = typer.Option(
-        None, "--prefix-cache-tokens", help="Server prefix-cache size (e.g. 2M): bounds the distinct documents in flight."
+    executor: str = typer.Option("local", "--executor", help="local | ray (Ray actors, see --ray-*) | ray-data (Ray Data batch inference with a vLLM engine; vllm:<model>)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="auto (the running cluster) or ray://host:10001; unset: a private local Ray."),
+    ray_actors: int = typer.Option(2, "--ray-actors", help="Ray actors (each its own backend and --max-connections; ray-data: vLLM engine replicas)."),
+    ray_actor_resources: Optional[str] = typer.Option(None, "--ray-actor-resources", help='Resources per actor as JSON, e.g. \'{"num_cpus":1,"num_gpus":1}\'.'),
+    prefix_cache_tokens: str = typer.Option(
+        "auto", "--prefix-cache-tokens",
+        help="Server KV-cache size the warm-first order plans with: auto (vLLM's /metrics, else 500k), a size like 2M, or 0 (no bound).",
     ),
     max_connections: int = typer.Option(8, "--max-connections", help="Concurrent requests per endpoint."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Run only the first N samples (N >= 1)."),
@@ -190,7 +219,7 @@ def run_cmd(
 ) -> None:
     """Run a task with one or more runners and print the leaderboard. Reruns resume (0 model calls)."""
     from lara.backends.retry import RetryPolicy
-    from lara.config import parse_kv_text, parse_tokens, resolve_spec
+    from lara.config import parse_kv_text, resolve_spec
     from lara.engine import RunOptions
     from lara.progress import RichProgress
     from lara.sharding import parse_shard
@@ -241,8 +270,9 @@ def run_cmd(
     try:
         options = RunOptions(output_root=output, max_connections=max_connections, use_cache=not no_cache,
                              log_prompts=log_prompts, shard=parse_shard(shard) if shard else None, executor=executor,
-                             prefix_cache_tokens=parse_tokens(prefix_cache_tokens) if prefix_cache_tokens else None,
-                             retry=RetryPolicy(), retry_errors=retry_errors, budget=budget)
+                             prefix_cache_tokens=parse_cache_option(prefix_cache_tokens),
+                             retry=RetryPolicy(), retry_errors=retry_errors, budget=budget, ray_address=ray_address,
+                             ray_actors=ray_actors, ray_actor_resources=parse_resources(ray_actor_resources))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     labels = [f"{s.task_preset or s.task} · {s.runner_preset or s.runner} · {s.model}" for s in specs]

@@ -11,7 +11,7 @@ from lara.backends.retry import RetryPolicy
 from lara.errors import ConfigError
 from lara.scheduling import OrderPolicy
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "ray", "ray-data")
 
 
 class Progress(Protocol):
@@ -29,9 +29,11 @@ class RunOptions:
     """How to run a spec: where results go, how many connections, cache, ordering, retries.
 
     ``order`` None picks the runner's default (warm-first prefix order for runners that read whole
-    documents); ``prefix_cache_tokens`` bounds the distinct documents in flight; ``shard=(i, N)``
-    runs one shard into its own folder; ``executor`` is ``local`` or ``ray``; ``retry_errors``
-    re-runs the samples whose latest record is an error (the file keeps the history); ``budget``
+    documents); ``prefix_cache_tokens`` is the server's KV cache size the warm-first order plans
+    with (``auto``: asked from the server, else a stated default; 0 or None: unbounded);
+    ``shard=(i, N)`` runs one shard into its own folder; ``executor`` is ``local``, ``ray`` or
+    ``ray-data`` (``ray_*`` fields configure them, see lara.executors); ``retry_errors`` re-runs the
+    samples whose latest record is an error (the file keeps the history); ``budget``
     stops dispatching at a spending cap (:mod:`lara.engine.budget`).
     """
 
@@ -43,10 +45,13 @@ class RunOptions:
     shard: tuple[int, int] | None = None
     order: OrderPolicy | None = None
     executor: str = "local"
-    prefix_cache_tokens: int | None = None
+    prefix_cache_tokens: int | str | None = "auto"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     retry_errors: bool = False  # re-run samples whose latest record is an error (appends an attempt)
     budget: Any = None  # lara.engine.budget.Budget: --max-cost / --max-input-tokens (shared by a command's runs)
+    ray_address: str | None = None  # "auto" (a running cluster, else a local Ray) or ray://host:port
+    ray_actors: int = 2
+    ray_actor_resources: Mapping[str, float] = field(default_factory=dict)  # e.g. {"num_gpus": 1}
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output_root", Path(self.output_root))
@@ -54,8 +59,12 @@ class RunOptions:
             raise ConfigError(f"max_connections must be >= 1, got {self.max_connections}")
         if self.executor not in EXECUTORS:
             raise ConfigError(f"unknown executor {self.executor!r}; valid: {', '.join(EXECUTORS)}")
-        if self.prefix_cache_tokens is not None and self.prefix_cache_tokens <= 0:
-            raise ConfigError(f"prefix_cache_tokens must be positive, got {self.prefix_cache_tokens}")
+        if not (self.prefix_cache_tokens in (None, "auto") or
+                isinstance(self.prefix_cache_tokens, int) and self.prefix_cache_tokens >= 0):
+            raise ConfigError(f"prefix_cache_tokens must be 'auto', 0 (no bound) or a positive token count, "
+                              f"got {self.prefix_cache_tokens!r}")
+        if self.ray_actors < 1:
+            raise ConfigError(f"ray_actors must be >= 1, got {self.ray_actors}")
         if self.budget is not None and self.executor != "local":
             raise ConfigError("--max-cost / --max-input-tokens work with the local executor only")
         if self.shard is not None:

@@ -22,7 +22,7 @@ from lara.engine.options import RunOptions
 from lara.errors import ConfigError
 from lara.params import instantiate
 from lara.protocols import Closeable, HasTokenizer, RunContext, runner_strategy
-from lara.scheduling import OrderPolicy, default_policy
+from lara.scheduling import OrderPolicy, policy_for
 from lara.tokens import get_tokenizer
 from lara.types import to_dict
 
@@ -183,7 +183,7 @@ def prepare(spec: RunSpec, options: RunOptions | None = None, *, backend: Any = 
     scorer, scorer_name = _build_scorer(spec, task, limits)
     if isinstance(scorer, Closeable):
         stack.push_async_callback(scorer.aclose)
-    order = options.order or default_policy(type(runner), options.prefix_cache_tokens)
+    order = options.order or policy_for(type(runner), options.prefix_cache_tokens, backend, spec.generation.max_tokens)
     ctx = RunContext(task=task, backend=model_backend, generate_config=spec.generation,
                      params=spec.runner_params, tokenizer=tokenizer, log_prompts=options.log_prompts)
     return Prepared(spec=spec, options=options, task=task, runner=runner, backend=backend,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -87,15 +88,43 @@ def finalize(prepared: Prepared, run_dir: Path, expected: int, counters: dict[st
     return summary
 
 
-async def run_prepared(prepared: Prepared, *, progress: Progress | None = None,
-                       samples: Iterable[Sample] | None = None) -> RunResult:
-    """Run an already prepared spec (the caller closes ``prepared``).
+@dataclass
+class OpenRun:
+    """A locked run folder ready for records: what is left to do (resume) and its single writer."""
 
-    The run folder is locked for the whole run (a second process on it gets exit 2 with this one's
-    pid). An OSError on the folder (read-only, disk full) stops the run cleanly: the in-flight
-    samples are cancelled, the records written so far stay, and one ResultsError names the path and
-    errno; a later run of the same spec resumes from there.
-    """
+    prepared: Prepared
+    run_dir: Path
+    expected: int
+    todo: list[Sample]
+    attempts: dict[str, int]
+    writer: store.JsonlWriter
+    lock: Any
+
+    def close(self, counters: dict[str, Any]) -> RunResult:
+        """Close the writer, write summary.json (counters besides the call counts, e.g. what an
+        executor ran where, go into it as they are) and release the folder."""
+        try:
+            with store.results_errors(self.run_dir):
+                self.writer.close()
+                extra = {k: v for k, v in counters.items() if k not in ("model_calls", "cache_hits")}
+                summary = finalize(self.prepared, self.run_dir, self.expected, counters, extra)
+            return RunResult(run_dir=self.run_dir, summary=summary, records_written=self.writer.written)
+        finally:
+            self.lock.release()
+
+    def abandon(self) -> None:
+        """After a write failure: close quietly and release the folder (resume continues later)."""
+        try:
+            self.writer.close()
+        except OSError:
+            pass
+        self.lock.release()
+
+
+def open_run(prepared: Prepared, samples: Iterable[Sample] | None = None) -> OpenRun:
+    """Lock and create or reopen the run folder: the samples still to do (resume skips written ids;
+    with ``retry_errors`` error records run again; samples a spending cap stopped always run again),
+    run.json, and the writer. A second process on the folder gets exit 2 with this one's pid."""
     options = prepared.options
     all_samples = list(samples) if samples is not None else load_samples(prepared.task, prepared.spec.limit)
     all_samples = sharding.select_shard(all_samples, options.shard)
@@ -103,35 +132,44 @@ async def run_prepared(prepared: Prepared, *, progress: Progress | None = None,
     with store.results_errors(run_dir):
         run_dir.mkdir(parents=True, exist_ok=True)
         lock = store.RunLock(run_dir).acquire()
-    try:
-        return await _run_locked(prepared, run_dir, all_samples, progress)
-    finally:
-        lock.release()
-
-
-async def _run_locked(prepared: Prepared, run_dir: Path, all_samples: list[Sample],
-                      progress: Progress | None) -> RunResult:
-    options = prepared.options
     samples_path = run_dir / store.SAMPLES
-    with store.results_errors(run_dir):
-        written = store.scan(samples_path)
-        write_run_json(prepared, run_dir)
-        writer = store.JsonlWriter(samples_path)
-    retry = {sid for sid, e in written.items() if e.error} if options.retry_errors else set()
-    retry |= budget_skipped_ids(samples_path)  # a spending cap stopped them: every rerun starts them
-    if options.budget is not None:
-        options.budget.add_prior(samples_path)
+    try:
+        with store.results_errors(run_dir):
+            written = store.scan(samples_path)
+            write_run_json(prepared, run_dir)
+            writer = store.JsonlWriter(samples_path)
+        retry = {sid for sid, e in written.items() if e.error} if options.retry_errors else set()
+        retry |= budget_skipped_ids(samples_path)
+        if options.budget is not None:
+            options.budget.add_prior(samples_path)
+    except BaseException:
+        lock.release()
+        raise
     todo = [s for s in all_samples if s.id not in written or s.id in retry]
-    attempts = {sid: written[sid].attempt + 1 for sid in retry}
+    attempts = {sid: written[sid].attempt + 1 for sid in retry if sid in written}
+    return OpenRun(prepared, run_dir, len(all_samples), todo, attempts, writer, lock)
+
+
+async def run_prepared(prepared: Prepared, *, progress: Progress | None = None,
+                       samples: Iterable[Sample] | None = None) -> RunResult:
+    """Run an already prepared spec (the caller closes ``prepared``).
+
+    The run folder is locked for the whole run. An OSError on the folder (read-only, disk full)
+    stops the run cleanly: the in-flight samples are cancelled, the records written so far stay, and
+    one ResultsError names the path and errno; a later run of the same spec resumes from there.
+    """
+    options = prepared.options
+    opened = open_run(prepared, samples)
+    todo, attempts = opened.todo, opened.attempts
     if progress:
-        progress.start(len(all_samples), len(all_samples) - len(todo))
+        progress.start(opened.expected, opened.expected - len(todo))
     failed: list[OSError] = []
 
     def sink(record: Record) -> None:
         if failed:
             return  # stopping: this sample runs again on resume
         try:
-            writer.write(record)
+            opened.writer.write(record)
         except OSError as exc:
             failed.append(exc)
             work.cancel()  # cancels the in-flight samples; their tasks end quietly
@@ -139,15 +177,14 @@ async def _run_locked(prepared: Prepared, run_dir: Path, all_samples: list[Sampl
         if progress:
             progress.update(record)
 
-    async def dispatch() -> dict[str, int]:
-        if options.executor == "ray" and todo:
-            from lara.executors.ray_executor import run_on_ray
+    async def dispatch() -> dict[str, Any] | None:
+        if options.executor in ("ray", "ray-data") and todo:
+            from lara.executors import execute
 
-            return await run_on_ray(prepared, todo, sink, attempts=attempts)
-        await dispatch_local(prepared, todo, sink, attempts=attempts)
-        return {}
+            return await execute(prepared, todo, sink, attempts=attempts, run_dir=opened.run_dir)
+        return await dispatch_local(prepared, todo, sink, attempts=attempts, run_dir=opened.run_dir)
 
-    counters: dict[str, int] = {}
+    counters: dict[str, Any] | None = None
     work = asyncio.ensure_future(dispatch())
     try:
         try:
@@ -156,18 +193,16 @@ async def _run_locked(prepared: Prepared, run_dir: Path, all_samples: list[Sampl
             if not failed:
                 raise
         if failed:
-            with store.results_errors(samples_path):
+            with store.results_errors(opened.run_dir / store.SAMPLES):
                 raise failed[0]
     finally:
-        writer.close()
         if progress:
             progress.stop()
-        if not failed:
-            if options.executor != "ray":
-                counters = prepared.counters()
-            with store.results_errors(run_dir):
-                summary = finalize(prepared, run_dir, len(all_samples), counters)
-    return RunResult(run_dir=run_dir, summary=summary, records_written=writer.written)
+        if failed:
+            opened.abandon()
+        else:
+            result = opened.close(counters if counters is not None else prepared.counters())
+    return result
 
 
 async def run_async(spec: RunSpec, options: RunOptions | None = None, *, progress: Progress | None = None,

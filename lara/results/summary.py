@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata as md
 import platform
 import sys
@@ -14,13 +15,21 @@ from lara.results.record import OUTCOMES, Record
 _PACKAGES = ("torch", "transformers", "openai", "sentence-transformers", "faiss-cpu", "bm25s", "tiktoken", "vllm")
 
 
-def environment() -> dict[str, Any]:
-    versions = {}
+@functools.lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, str], ...]:
+    """Installed versions of the packages that matter, read once per process (reading package
+    metadata costs ~20 ms; a sweep writes many run.json files)."""
+    versions = []
     for name in _PACKAGES:
         try:
-            versions[name] = md.version(name)
+            versions.append((name, md.version(name)))
         except md.PackageNotFoundError:
             continue
+    return tuple(versions)
+
+
+def environment() -> dict[str, Any]:
+    versions = dict(_versions())
     return {
         "lara_version": __version__,
         "python": sys.version.split()[0],

@@ -7,7 +7,9 @@ cost no threads. Faults (429 with Retry-After, 5xx, hangs, garbage bodies) are s
 index; so are the attacks a client must contain (a body trickled a byte at a time, an oversized
 body, an error body echoing the API key). Usage is deterministic: ``prompt_tokens`` is the whitespace word count of all message
 contents and ``completion_tokens`` that of the answer, so tests can assert exact sums. Routes:
-POST /v1/chat/completions, GET /v1/models, GET /health, GET /stats (the recorded counters).
+POST /v1/chat/completions, GET /v1/models, GET /health, GET /stats (the recorded counters), GET
+/metrics (``metrics_text``, e.g. vLLM's ``vllm:cache_config_info`` line; 404 when not given), and
+OpenAI's Files and Batches endpoints (:mod:`lara.testing.batch_api`, scripted by ``batches``).
 ``separate_process=True`` forks the server into a child process so that a benchmark's client does
 not share a GIL with it. ``python -m lara.testing.openai_server`` (or ``lara serve mock``) serves
 it in the foreground on a fixed port (:func:`main`); its answering modes (an answers file, a
@@ -27,6 +29,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, Union
+
+from lara.testing.batch_api import BatchAPI, BatchBehaviour
 
 Responder = Callable[[list[dict[str, Any]], dict[str, Any]], Any]
 FAULT_KINDS = ("status", "hang", "garbage", "garbage_text", "no_choices", "trickle", "huge", "echo_key")
@@ -128,10 +132,14 @@ class LoopbackServer:
         separate_process: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
+        metrics_text: str | None = None,
+        batches: BatchBehaviour | None = None,
     ) -> None:
         self.responder = responder or default_responder
         self.host = host
         self.requested_port = port  # 0: a free port
+        self.metrics_text = metrics_text
+        self.batch_api = BatchAPI(self, batches)
         # A forked child keeps the server off the client's GIL (benchmarks); recorded state is then
         # read with stats() over HTTP instead of from attributes.
         self.separate_process = separate_process
@@ -154,6 +162,9 @@ class LoopbackServer:
         self.faults_served: list[str] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.last_done = 0.0  # time.monotonic() when the latest chat request finished
+        if hasattr(self, "batch_api"):
+            self.batch_api.reset_counters()  # files and batches stay: a resumed run polls them
 
     @property
     def base_url(self) -> str:
@@ -177,6 +188,10 @@ class LoopbackServer:
             "max_in_flight": self.max_in_flight,
             "in_flight": self.in_flight,
             "faults_served": list(self.faults_served),
+            # time.monotonic() is system-wide on Linux: comparable with the client's in either mode
+            "first_arrival": self.arrivals[0] if self.arrivals else None,
+            "last_done": self.last_done or None,
+            **self.batch_api.stats(),
         }
 
     def start(self, timeout_s: float = 10.0) -> "LoopbackServer":
@@ -382,6 +397,7 @@ class LoopbackServer:
                 return JSONResponse(self._completion(index, body, str(text)))
             finally:
                 self.in_flight -= 1
+                self.last_done = time.monotonic()
 
         async def models(request: Request) -> Response:
             return JSONResponse(
@@ -394,12 +410,19 @@ class LoopbackServer:
         async def stats(request: Request) -> Response:
             return JSONResponse(self._stats())
 
+        async def metrics(request: Request) -> Response:
+            if self.metrics_text is None:
+                return Response(b"not found", 404, media_type="text/plain")
+            return Response(self.metrics_text.encode("utf-8"), 200, media_type="text/plain; version=0.0.4")
+
         return Starlette(
             routes=[
                 Route("/v1/chat/completions", chat, methods=["POST"]),
                 Route("/v1/models", models, methods=["GET"]),
                 Route("/health", health, methods=["GET"]),
                 Route("/stats", stats, methods=["GET"]),
+                Route("/metrics", metrics, methods=["GET"]),
+                *self.batch_api.routes(),
             ]
         )
 
