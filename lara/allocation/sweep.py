@@ -97,8 +97,8 @@ async def estimate_async(task: Any, samples: Sequence[Any], configs: Sequence[Co
         mine = [c for c in configs if c.runner == rname]
         max_k, max_m = max(c.k for c in mine), max(c.m for c in mine)
         params = {k: v for k, v in runner_params.items() if k not in ("k", "m", "n", "budget")}
-        runner = registry.runners.get(rname)(**{**params, "k": max_k, "m": max_m})
-        ctx = RunContext(task=task, backend=None, generate_config=GenerateConfig(), params=params,
+        runner: Any = registry.runners.get(rname)(**{**params, "k": max_k, "m": max_m})
+        ctx = RunContext(task=task, backend=None, generate_config=GenerateConfig(), params=params,  # type: ignore[arg-type]
                          tokenizer=runner.tokenizer(), services=services)
         out_tok = int(getattr(runner, "output_tokens_estimate", 32))
         for s in samples:

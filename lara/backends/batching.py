@@ -24,7 +24,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from lara.config import canonical_json
 from lara.errors import BackendError
@@ -57,6 +57,8 @@ class BatchCollector:
     per output line)."""
 
     submitted: int = 0
+
+    count_tokens: Callable[[str], int]  # declared only: the backend class in the MRO provides it
 
     def _init_batching(self) -> None:
         self.submitted = 0

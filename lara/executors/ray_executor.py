@@ -150,12 +150,12 @@ def init_ray(address: str | None = None, num_cpus: float | None = None) -> bool:
         raise ConfigError("--executor ray needs Ray: pip install 'lara[ray]'") from exc
     if ray.is_initialized():
         return False
-    opts = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
+    opts: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
     target = address or os.environ.get("RAY_ADDRESS")
     if target:
         ray.init(address=target, **opts)
     else:  # "local": never join some other user's instance that happens to run on this machine
-        ray.init(address="local", num_cpus=num_cpus or max(2, os.cpu_count() or 2), **opts)
+        ray.init(address="local", num_cpus=int(num_cpus or max(2, os.cpu_count() or 2)), **opts)
     return True
 
 

@@ -237,7 +237,7 @@ def html_section(cs: Sequence[Curve], plot_src: str | None = None) -> str:
     return section("crossover", "LC vs RAG crossover", body, note)
 
 
-def add_to_report(out: Any, records: Sequence[Mapping[str, Any]], plots: bool = True) -> bool:
+def add_to_report(out: Any, records: Sequence[Record | Mapping[str, Any]], plots: bool = True) -> bool:
     """Add the crossover section (and its PNG) to a written ``lara report`` page; False when the
     records hold no crossover curve. lara.report has no section hook yet, so the section is placed
     before the per-sample drill-down of ``out/index.html`` (and in its navigation)."""

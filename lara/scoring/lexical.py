@@ -281,7 +281,7 @@ def lexical_verdict(
         return (1, "ok", "answer states the information is absent") if refused else (
             0, "ok", "answer asserts content for an unanswerable question")
 
-    level = RECALL_LEVEL.get(task, 0.5)
+    level = RECALL_LEVEL.get(task or "", 0.5)
     ans_words = set(content_words(answer))
     core = first_sentence(reference) if task == "reasoning" else reference
     qnums = quantities(question)

@@ -74,7 +74,8 @@ class BatchAPI:
         fields: dict[str, tuple[str | None, bytes]] = {}
         for part in msg.iter_parts():
             name = part.get_param("name", header="content-disposition")
-            fields[str(name)] = (part.get_filename(), part.get_payload(decode=True) or b"")
+            payload = part.get_payload(decode=True)
+            fields[str(name)] = (part.get_filename(), payload if isinstance(payload, bytes) else b"")
         if "file" not in fields:
             return _error(400, "missing file")
         purpose = fields.get("purpose", (None, b""))[1].decode("utf-8").strip()
@@ -117,7 +118,7 @@ class BatchAPI:
         task.add_done_callback(self._tasks.discard)
         return _json(batch)
 
-    async def list(self, request: Any) -> Any:
+    async def list_batches(self, request: Any) -> Any:
         data = sorted(self.batches.values(), key=lambda b: b["id"], reverse=True)
         return _json({"object": "list", "data": data, "has_more": False,
                       "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None})
@@ -184,7 +185,7 @@ class BatchAPI:
             Route("/v1/files/{fid}", self.file_meta, methods=["GET"]),
             Route("/v1/files/{fid}/content", self.file_content, methods=["GET"]),
             Route("/v1/batches", self.create, methods=["POST"]),
-            Route("/v1/batches", self.list, methods=["GET"]),
+            Route("/v1/batches", self.list_batches, methods=["GET"]),
             Route("/v1/batches/{bid}", self.get, methods=["GET"]),
             Route("/v1/batches/{bid}/cancel", self.cancel, methods=["POST"]),
         ]
