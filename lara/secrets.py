@@ -37,8 +37,9 @@ _registered: set[str] = set()
 def register_env(name: str) -> None:
     """Treat the value of environment variable ``name`` as a secret from now on (a backend's
     ``api_key_env`` that does not end in ``_API_KEY``)."""
-    if name:
+    if name and name not in _registered:
         _registered.add(name)
+        _REGISTERED_BYTES.clear()
 
 
 def is_key_env(name: str) -> bool:
@@ -63,8 +64,13 @@ def known_secrets(env: Mapping[str, str] | None = None) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
+_REGISTERED_BYTES: list[frozenset[bytes]] = []  # memo of the encoded names; cleared by register_env
+
+
 def _registered_bytes() -> frozenset[bytes]:
-    return frozenset(os.fsencode(n) for n in _registered) if _registered else frozenset()
+    if not _REGISTERED_BYTES:
+        _REGISTERED_BYTES.append(frozenset(os.fsencode(n) for n in _registered))
+    return _REGISTERED_BYTES[0]
 
 
 _DECODED: dict[tuple[tuple[bytes, bytes], ...], list[str]] = {}
