@@ -1,0 +1,113 @@
+"""The lexical scorer's rules that read meaning: synonyms, restated questions, refusals that name
+the source, comparison sides and sentence ends. Questions and references are LaRA's own."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from lara.registry import scorers
+from lara.scoring.lexical import comparison_sides, declines, first_sentence, lexical_verdict
+from lara.types import RunOutput, Sample
+
+# A few WordNet senses, in WordNet's index format (tests/scoring/conftest.py writes them).
+SENSES = [
+    ("v", 100, ["puzzle", "perplex", "mystify"]),
+    ("a", 200, ["critical", "disapproving"]),
+    ("v", 300, ["see", "witness"]),
+]
+EXCEPTIONS = {"saw": ["see"]}
+
+DAISY_Q = ("How do Winterbourne's perceptions of Daisy Miller's behavior evolve from their trip to the "
+           "Castle of Chillon to her time in Rome?")
+DAISY_R = ("Initially, Winterbourne is charmed and intrigued by Daisy's carefree demeanor during their "
+           "trip to Chillon, but later in Rome, he becomes perplexed and critical of her actions.")
+DAISY_A = "At first he finds her carefree ways charming; in Rome her conduct leaves him puzzled and disapproving."
+
+
+def test_a_synonym_states_the_reference(tmp_path: Path, use_wordnet, write_wordnet) -> None:
+    """The judge reads meaning: "puzzled and disapproving" says "perplexed and critical"."""
+    use_wordnet(tmp_path / "absent")
+    assert lexical_verdict(DAISY_Q, DAISY_A, DAISY_R, "comparison", "book")[0] == 0
+    use_wordnet(write_wordnet(tmp_path / "wn", SENSES, EXCEPTIONS))
+    value, status, why = lexical_verdict(DAISY_Q, DAISY_A, DAISY_R, "comparison", "book")
+    assert (value, status) == (1, "ok"), why
+
+
+def test_restating_the_question_in_other_words_is_no_evidence(tmp_path: Path, use_wordnet, write_wordnet) -> None:
+    """ "saw" restates the question's "see": an answer that names nobody has said nothing."""
+    use_wordnet(write_wordnet(tmp_path / "wn", SENSES, EXCEPTIONS))
+    q = "Who did Andre see leaving the Countess de Laroche's house by the back staircase?"
+    wrong = "Andre saw a man leaving the Countess de Laroche's house by the back staircase."
+    assert lexical_verdict(q, wrong, "Father Duval.", "location", "book")[0] == 0
+    assert lexical_verdict(q, "He saw Father Duval.", "Father Duval.", "location", "book")[0] == 1
+
+
+def test_registered_scorer_records_its_lexicon(tmp_path: Path, use_wordnet, write_wordnet) -> None:
+    sample = Sample(id="s", question=DAISY_Q, references=(DAISY_R,),
+                    metadata={"category": "comparison", "context_type": "book"})
+    scorer = scorers.get("lexical")()
+    use_wordnet(write_wordnet(tmp_path / "wn", SENSES, EXCEPTIONS))
+    assert asyncio.run(scorer.score(sample, RunOutput(answer=DAISY_A))).details["lexicon"] == "wordnet-3.0"
+    use_wordnet(tmp_path / "absent")
+    assert asyncio.run(scorer.score(sample, RunOutput(answer=DAISY_A))).details["lexicon"] == "none"
+
+
+MONKEY_Q = "Why does the Monkey King refuse Elara's request to fly her to Kansas?"
+MONKEY_R = "The Winged Monkeys cannot leave their country and have never crossed the desert."
+
+
+def test_a_negated_claim_about_the_story_is_not_a_refusal() -> None:
+    """ "cannot leave it" is what the story says, so the judge counts it as an answer; "the text
+    does not say" names the source and declines."""
+    assert not declines("Because the Winged Monkeys belong to the Land of Zor and cannot leave it.")
+    assert lexical_verdict(MONKEY_Q, "Because the Winged Monkeys belong to the Land of Zor and cannot leave it.",
+                           MONKEY_R, "location", "book")[0] == 1
+    refusal = "The text does not say why; it only mentions that the Winged Monkeys serve the Golden Cap."
+    assert declines(refusal)
+    assert lexical_verdict(MONKEY_Q, refusal, MONKEY_R, "location", "book")[0] == 0
+    assert declines("There is no information about Lenina in the provided chunks.")
+    assert not declines("The overhead introduced by TetriInfer cannot be offset for HPHD workloads.")
+
+
+DORIAN_Q = "What are the different reactions of Dorian Gray to Sibyl Vane's death before and after learning about it?"
+DORIAN_R = ("Initially, Dorian resolves to marry Sibyl as a way of making amends, but after learning of her "
+            "death, he exhibits a detached and aesthetic view of the tragedy, perceiving it as a dramatic "
+            "event rather than a personal loss.")
+
+
+def test_a_comparison_has_two_sides_split_at_the_first_contrast() -> None:
+    """ "rather than a personal loss" qualifies the second side; it is not a third side an answer
+    must also cover."""
+    sides = comparison_sides(DORIAN_R, DORIAN_Q)
+    assert len(sides) == 2 and sides[1].rstrip(".").endswith("personal loss")
+    answer = ("First he resolves to marry Sibyl to make amends; once he learns of her death he treats the "
+              "tragedy with detached, aesthetic interest, as a dramatic event.")
+    value, _, why = lexical_verdict(DORIAN_Q, answer, DORIAN_R, "comparison", "book")
+    assert value == 1, why
+    one_side = "He resolves to marry Sibyl to make amends for his cruelty."
+    assert lexical_verdict(DORIAN_Q, one_side, DORIAN_R, "comparison", "book")[0] == 0
+
+
+def test_a_marker_at_the_start_does_not_split_the_reference() -> None:
+    ref = "Unlike the police, Dupin considers the unusual characteristics of the crime."
+    assert comparison_sides(ref, "How does Dupin's method differ from the police's?") == [ref]
+
+
+BLACKWOOD_Q = "What makes Mr. Blackwood ultimately become suspicious that Dr. Hawthorne may have been involved with Raven's crimes?"
+BLACKWOOD_R = ("Mr. Blackwood's suspicions arise when he sees striking similarities between Dr. Hawthorne's "
+               "handwriting and a letter sent by the murderer Raven. Upon comparison, the handwriting is "
+               "nearly identical but differently sloped.")
+
+
+def test_an_abbreviation_does_not_end_the_reasoning_answer() -> None:
+    """The first sentence of a reasoning reference is its answer; "Mr." does not end it (it left
+    an empty answer that every reply covered)."""
+    assert first_sentence(BLACKWOOD_R).endswith("the murderer Raven")
+    assert first_sentence("Revenue rose 5%. Costs fell.") == "Revenue rose 5%"
+    assert first_sentence("J. K. Rowling wrote it. Later more.") == "J. K. Rowling wrote it"
+    wrong = ("Thatcher, the butler, reveals that the figure in the mask was a much smaller man, and "
+             "Hawthorne's behavior has become erratic and sinister.")
+    assert lexical_verdict(BLACKWOOD_Q, wrong, BLACKWOOD_R, "reasoning", "book")[0] == 0
+    right = "He notices that Hawthorne's handwriting is strikingly similar to the letter Raven the murderer sent."
+    assert lexical_verdict(BLACKWOOD_Q, right, BLACKWOOD_R, "reasoning", "book")[0] == 1
