@@ -26,10 +26,11 @@ Rules (designed by reading LaRA questions/answers; not weights fitted to the pap
 4. Refusals ("not mentioned", "does not specify", "cannot be determined", ...):
    - hallucination task (reference: the text does not mention it): correct iff the answer refuses
      and does not then guess anyway ("however, it is likely...", "I can provide a possible answer");
-   - other tasks: an answer with a sentence saying the source lacks the answer (a refusal that
-     names the text or the information) is wrong unless it still agrees with the reference at
-     >= 0.75. A negation about the story ("the Winged Monkeys cannot leave their country") is a
-     claim, judged like any other.
+   - other tasks: an answer that opens by saying the source lacks the answer ("The text does not
+     specify ...", "There is no mention of ...") is wrong unless it still agrees with the reference
+     at >= 0.75 (:mod:`lara.scoring.lexical_refusal`). A negation about the story ("the Winged
+     Monkeys cannot leave their country") is a claim, and a later note that one detail is not given
+     does not retract the answer before it: both are judged like any other words.
 5. Agreement for answerable tasks = max(coverage, support). Coverage: share of the reference's
    informative words (and, for reasoning/comparison, its numbers) found in the answer, using the
    reference's first sentence for reasoning (the answer; the rest is elaboration; "Mr." and other
@@ -37,7 +38,10 @@ Rules (designed by reading LaRA questions/answers; not weights fitted to the pap
    split at its first contrast marker (while / whereas / compared to / ; ...) that leaves content
    on both, each side judged on its own distinctive words, because a comparison covering one side
    is wrong (coverage 0 on a side → wrong whatever the support). Later markers qualify a side
-   ("... rather than a personal loss") and open no third side.
+   ("... rather than a personal loss") and open no third side. When the sides name different
+   papers ("paper 1 ..., while paper 3 ...") and the answer states each side's words about the
+   other paper more than about its own, the comparison is crossed, hence wrong
+   (:mod:`lara.scoring.lexical_sides`).
    Support: share of the answer's informative words (and new numbers) found in the reference or
    question (a concise correct answer says little, but nothing outside the reference); for book
    texts the answer's proper names that the reference lacks are left out of it, because LaRA's
@@ -57,6 +61,8 @@ from dataclasses import dataclass
 from lara.registry import scorers
 from lara.scoring import wordnet
 from lara.scoring.lexical_match import NUMBER_WORDS, Pool, content_words, fold, word_forms
+from lara.scoring.lexical_refusal import SPECULATION_RE, declines, is_refusal
+from lara.scoring.lexical_sides import crossed
 from lara.types import RunOutput, Sample, Score
 from lara.vocabulary import category as canonical_category
 
@@ -65,31 +71,6 @@ KIND = "deterministic fallback, not an LLM judge"
 
 SCALES = {"thousand": 1e3, "thousands": 1e3, "k": 1e3, "million": 1e6, "millions": 1e6, "m": 1e6,
           "mn": 1e6, "billion": 1e9, "billions": 1e9, "bn": 1e9, "b": 1e9, "trillion": 1e12}
-
-REFUSAL_RE = re.compile(
-    r"\b(not|never|no longer)\s+(be\s+)?(\w+ly\s+)?"
-    r"(mention|specif|provid|state|includ|contain|discuss|describ|address|detail|indicat|give|"
-    r"disclos|found|find|present|available|cover|reveal|list|defin|clear|possible|name|say|said|"
-    r"offer|refer|elaborat|explain|outlin|identif|note|document|report|tell|told|show|explor|"
-    r"evaluat|examin|analy|investigat|focus|touch|talk|delv|appear|exist|known|determin|answer|"
-    r"infer|deduc|confirm|verif|establish|possible)"
-    r"|\bno (\w+ )?(information|mention|details?|data|indication|evidence|record|reference|"
-    r"explicit|discussion|description|specific|clear|direct)"
-    r"|\b(cannot|unable to|impossible to|not able to|not possible to)\b"
-    r"|\b(insufficient|not enough|lack of|lacks?) (\w+ )?(information|context|data|details?|evidence)"
-    r"|\b(is|are|was|were|remains?) (unknown|unclear|unspecified|unmentioned|undisclosed|unstated)"
-    r"|\b(none|nothing) (is |are )?(mentioned|specified|given|stated|provided|described)",
-    re.I,
-)
-
-# After a refusal, these mark a model that goes on to guess the answer anyway (hallucinating).
-SPECULATION_RE = re.compile(
-    r"\b(i|we) (can|could|will|would) (provide|offer|infer|speculate|suggest|give|try|make)"
-    r"|\b(possible|potential|plausible|hypothetical|general) (answer|explanation|response|insight)"
-    r"|\bcan be (inferred|assumed|deduced|speculated)|\bit (is|seems) (likely|possible|plausible|reasonable)"
-    r"|\b(likely|probably|presumably)\b|\bspeculat|\bmight (be|have)|\bmay (be|have)|\bcould (be|have)",
-    re.I,
-)
 
 CONTRAST_RE = re.compile(
     r"\b(?:while|whereas|but|however|compared (?:to|with)|in contrast(?: to)?|unlike|on the other hand|"
@@ -167,29 +148,6 @@ def derived_matches(ref_qs: list[Quantity], answer_qs: list[Quantity]) -> set[in
                 if any(_close(v, abs(av), tol) for v in rel if v for q in answer_qs for av, tol in q.values()):
                     hit.update((i, j))
     return hit
-
-
-def is_refusal(answer: str) -> bool:
-    t = fold(answer).replace("*", "")
-    t = re.sub(r"\bcan't\b", "can not", t)
-    t = re.sub(r"\bwon't\b", "will not", t)
-    t = re.sub(r"n't\b", " not", t)
-    return REFUSAL_RE.search(t) is not None
-
-
-# What a declining sentence says is missing: the source, or information / an answer from it.
-SOURCE_RE = re.compile(
-    r"\b(texts?|passages?|chunks?|excerpts?|papers?|documents?|context|story|book|novel|statements?|"
-    r"sections?|segments?|articles?|sources?|materials?|information|info|details?|data|mention|answer)\b",
-    re.I,
-)
-
-
-def declines(answer: str) -> bool:
-    """Whether the answer says the source does not give the answer: a sentence that both refuses
-    and names the source or the information. "The Winged Monkeys are unable to help her" or "the
-    overhead cannot be offset" state content with a negation; a judge reads them as claims."""
-    return any(is_refusal(s) and SOURCE_RE.search(s) for s in re.split(r"(?<=[.!?;:])\s+|\n+", answer))
 
 
 def informative(text: str, question: str) -> list[str]:
@@ -292,14 +250,17 @@ def lexical_verdict(
     if task == "comparison":
         sides = comparison_sides(reference, question)
         side_words = [informative(side, question) for side in sides]
-        units = []
+        units, distinct = [], []
         for k, side in enumerate(sides):
             others = {w for j, ws in enumerate(side_words) if j != k for w in ws}
             words = [w for w in side_words[k] if w not in others] or side_words[k]
+            distinct.append((side, words))
             nums = [q for q in quantities(side) if not number_match(q, qnums)]
             if len(words) + len(nums) >= 2:
                 units.append((words, nums))
         units = units or [(informative(reference, question), ref_nums)]
+        if crossed(distinct, answer, forms):
+            return 0, "ok", "answer attributes each side of the comparison to the other paper"
     else:
         units = [(informative(core, question), ref_nums if task != "location" else [])]
     coverage = min(_coverage(words, nums, ans_pool, forms, matched) for words, nums in units)

@@ -111,3 +111,44 @@ def test_an_abbreviation_does_not_end_the_reasoning_answer() -> None:
     assert lexical_verdict(BLACKWOOD_Q, wrong, BLACKWOOD_R, "reasoning", "book")[0] == 0
     right = "He notices that Hawthorne's handwriting is strikingly similar to the letter Raven the murderer sent."
     assert lexical_verdict(BLACKWOOD_Q, right, BLACKWOOD_R, "reasoning", "book")[0] == 1
+
+
+def test_only_an_opening_refusal_declines() -> None:
+    """A note after the answer that one detail is not given does not retract the answer."""
+    q = ("How much did Blue Star Foods Corp.'s inventory decrease from December 31, 2023, to March 31, "
+         "2024, and what was a key contributing factor to this change?")
+    r = ("Blue Star Foods Corp.'s inventory decreased from $2,608,521 on December 31, 2023, to $2,280,480 "
+         "on March 31, 2024, marking a reduction of $328,041. A key contributing factor was the recorded "
+         "inventory allowance of $336,049 during the three months ended March 31, 2024.")
+    noted = ("Blue Star Foods Corp.'s inventory decreased by $328,041 from $2,608,521 on December 31, 2023, "
+             "to $2,280,480 on March 31, 2024. However, the chunks provided do not specify a key "
+             "contributing factor to this change.")
+    assert not declines(noted)
+    assert lexical_verdict(q, noted, r, "reasoning", "financial")[0] == 1
+    opening = ("The chunks provided do not specify how much the inventory decreased. They mention "
+               "inventory of $2,280,480.")
+    assert declines(opening)
+    assert lexical_verdict(q, opening, r, "reasoning", "financial")[0] == 0
+
+
+LSTM_Q = ("How do papers 0 and 1 differ in their application of LSTM and its variants in the context of "
+          "their respective domains?")
+LSTM_R = ("Paper 0 applies a semantically controlled LSTM for natural language generation in spoken "
+          "dialogue systems, while Paper 1 uses GRU, a variant of LSTM, integrated with SVM for binary "
+          "intrusion detection in network traffic data.")
+
+
+def test_a_comparison_with_its_papers_swapped_is_wrong() -> None:
+    """The reference's words about paper 0 stated about paper 1 (and the other way round): the
+    judge reads a wrong comparison, whatever the word overlap."""
+    swapped = ("Paper 0 combines GRU with an SVM to detect intrusions in network traffic, while paper 1 "
+               "applies a semantically controlled LSTM to natural language generation in dialogue systems.")
+    value, _, why = lexical_verdict(LSTM_Q, swapped, LSTM_R, "comparison", "paper")
+    assert value == 0 and "other paper" in why
+    straight = ("Paper 0 applies a semantically controlled LSTM to natural language generation in dialogue "
+                "systems, while paper 1 combines GRU with an SVM to detect intrusions in network traffic.")
+    assert lexical_verdict(LSTM_Q, straight, LSTM_R, "comparison", "paper")[0] == 1
+    # an answer that names no paper is judged on its words alone
+    unnamed = ("One uses a semantically controlled LSTM for dialogue generation; the other a GRU with an "
+               "SVM for network intrusion detection.")
+    assert lexical_verdict(LSTM_Q, unnamed, LSTM_R, "comparison", "paper")[0] == 1
