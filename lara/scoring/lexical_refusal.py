@@ -44,7 +44,7 @@ SPECULATION_RE = re.compile(
 # A sentence saying the source lacks what was asked: the source (or the information / answer) is
 # the subject or object of the negation; bare "cannot" / "not ... present" are claims.
 _SRC = (r"(?:texts?|passages?|chunks?|excerpts?|papers?|documents?|context|story|book|novel|statements?|"
-        r"sections?|segments?|articles?|sources?|materials?|report|authors?|it|this)")
+        r"sections?|segments?|articles?|sources?|materials?|report|authors?|company|filings?|it|this)")
 _SAY = (r"(?:mention|specif|provid|state|say|describ|discuss|includ|contain|give|detail|indicat|address|"
         r"reveal|explain|cover|disclos|tell|show|list|name|clarif|elaborat|offer|refer|identif|answer|"
         r"present|outlin|note|report)")
@@ -56,9 +56,15 @@ DECLINE_RE = re.compile(
     r"listed|reported|revealed|available|found|known|clear)\b"
     r"|\bno\s+(?:explicit\s+|direct\s+|specific\s+|further\s+|clear\s+)?"
     r"(?:mention|information|details?|data|indication|evidence|reference|description|discussion)\b"
-    r"|\b(?:cannot|can not|unable to|not possible to|impossible to|not able to)\s+(?:be\s+)?"
-    r"(?:determin|answer|find|found|infer|tell|say|confirm|identif|know|provid|calculat|verif|deduc|"
-    r"establish|locat|conclud|specif)"
+    # "cannot" declines when the answerer, or the answer itself, is what cannot be had; "LLMs
+    # cannot verify their own solutions" or "he cannot know anyone" are claims
+    r"|\b(?:i|we)\s+(?:cannot|can not|could not|am unable to|are unable to|was unable to|am not able to)"
+    r"\s+(?:\w+\s+)?(?:determin|answer|find|locat|identif|provid|tell|say|know|infer|confirm|verif|see)"
+    r"|\b(?:this|the)\s+(?:question|information|answer|details?|amount|figure|value|date|name|number)"
+    r"\s+(?:\w+\s+){0,2}?(?:cannot|can not|could not)\s+be\s+(?:answered|determined|found|inferred|deduced|"
+    r"identified|established|confirmed|verified|located|calculated)"
+    r"|\bit\s+is\s+(?:not possible|impossible|unclear)\s+to\s+(?:determin|answer|tell|say|know|infer|"
+    r"identif|confirm|calculat)"
     r"|\b(?:insufficient|not enough)\s+(?:\w+\s+)?(?:information|context|data|details?|evidence)"
     r"|\b(?:unknown|unclear|unspecified|not specified|not stated)\s+(?:from|in|based on)\s+the",
     re.I,

@@ -152,3 +152,19 @@ def test_a_comparison_with_its_papers_swapped_is_wrong() -> None:
     unnamed = ("One uses a semantically controlled LSTM for dialogue generation; the other a GRU with an "
                "SVM for network intrusion detection.")
     assert lexical_verdict(LSTM_Q, unnamed, LSTM_R, "comparison", "paper")[0] == 1
+
+
+def test_cannot_declines_only_when_the_answer_cannot_be_had() -> None:
+    """ "LLMs cannot verify their own solutions" is the answer to a question about LLMs; "this
+    question cannot be answered from the given text" and "I cannot determine ..." decline."""
+    assert declines("This question cannot be answered from the given text.")
+    assert declines("I cannot determine the exact amount from the provided chunks.")
+    assert declines("It is not possible to determine the date from the excerpts.")
+    assert declines("The company did not explicitly state the inventory impairment loss.")
+    assert not declines("LLMs can't verify their own solutions, so their self-critiques are unreliable.")
+    assert not declines("FP1 occurs when a question cannot be answered from the available documents.")
+    assert not declines("Evelyn believes it is impossible to find love by the river.")
+    q = "According to paper 0, what is the main issue with LLMs trying to self-improve by generating synthetic data?"
+    r = "LLMs cannot verify their own solutions, which makes self-critique and self-improvement with synthetic data ineffective."
+    a = "LLMs can't verify their own solutions, so their self-critiques and refinements are unlikely to be correct."
+    assert lexical_verdict(q, a, r, "location", "paper")[0] == 1
