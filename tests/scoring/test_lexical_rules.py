@@ -168,3 +168,16 @@ def test_cannot_declines_only_when_the_answer_cannot_be_had() -> None:
     r = "LLMs cannot verify their own solutions, which makes self-critique and self-improvement with synthetic data ineffective."
     a = "LLMs can't verify their own solutions, so their self-critiques and refinements are unlikely to be correct."
     assert lexical_verdict(q, a, r, "location", "paper")[0] == 1
+
+
+def test_a_rounded_reference_number_stands_for_its_rounding_interval() -> None:
+    """A reference "$4.0 million" or "89%" states a value only to its last digit, so the judge
+    accepts "$3.977 million" or "89.3%" (as a rounded answer states a precise reference)."""
+    from lara.scoring.lexical import number_match, quantities
+
+    assert number_match(quantities("$4.0 million")[0], quantities("$3.977 million"))
+    assert number_match(quantities("89%")[0], quantities("about 89.3%"))
+    assert not number_match(quantities("89%")[0], quantities("about 88%"))
+    assert not number_match(quantities("$3.977 million")[0], quantities("$4.1 million"))
+    q = "What was the net loss incurred by the company for the three months ended March 31, 2024?"
+    assert lexical_verdict(q, "The net loss was $3.977 million.", "$4.0 million.", "location", "financial")[0] == 1
