@@ -17,11 +17,14 @@ Rules (designed by reading LaRA questions/answers; not weights fitted to the pap
    synonym): restating the question is no evidence either way, in the reference or in the
    answer. This also removes the original character names that LaRA's book questions share with
    their references while the texts use replaced names.
-3. Numbers: a reference number not in the question is matched when the answer states the same value
-   directly or through its scale word (thousand / million / billion), within half a unit of the
-   answer's last written digit or 0.5% ("$2.7 million" matches 2,735,307), or states a relation
-   between two reference numbers (their difference or percentage change: "decreased by $427,143").
-   All must match (one miss allowed from three numbers up); otherwise the answer is wrong.
+3. Numbers (:mod:`lara.scoring.lexical_numbers`): a reference number not in the question is
+   matched when the answer states the same value directly or through its scale word (thousand /
+   million / billion), within the precision of the rounder of the two (half a unit of its last
+   written digit: "$2.7 million" matches 2,735,307, "89.3%" matches a reference "89%") or 0.5%, or
+   states a relation between two reference numbers (their difference or percentage change:
+   "decreased by $427,143"). All must match (one miss allowed from three numbers up); otherwise the
+   answer is wrong. An answer stating a change between the reference's two figures in the opposite
+   direction ("increased from $884,369 to $457,226" where the reference says decreased) is wrong.
    Scale words stay words: an answer that drops "thousand" states the wrong magnitude.
 4. Refusals ("not mentioned", "does not specify", "cannot be determined", ...):
    - hallucination task (reference: the text does not mention it): correct iff the answer refuses
@@ -56,11 +59,11 @@ Rules (designed by reading LaRA questions/answers; not weights fitted to the pap
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from lara.registry import scorers
 from lara.scoring import wordnet
-from lara.scoring.lexical_match import NUMBER_WORDS, Pool, content_words, fold, word_forms
+from lara.scoring.lexical_match import Pool, content_words, fold, word_forms
+from lara.scoring.lexical_numbers import Quantity, contradicts, derived_matches, number_match, quantities
 from lara.scoring.lexical_refusal import SPECULATION_RE, declines, is_refusal
 from lara.scoring.lexical_sides import crossed
 from lara.types import RunOutput, Sample, Score
@@ -69,18 +72,9 @@ from lara.vocabulary import category as canonical_category
 SCORER_ID = "lexical-fallback"
 KIND = "deterministic fallback, not an LLM judge"
 
-SCALES = {"thousand": 1e3, "thousands": 1e3, "k": 1e3, "million": 1e6, "millions": 1e6, "m": 1e6,
-          "mn": 1e6, "billion": 1e9, "billions": 1e9, "bn": 1e9, "b": 1e9, "trillion": 1e12}
-
 CONTRAST_RE = re.compile(
     r"\b(?:while|whereas|but|however|compared (?:to|with)|in contrast(?: to)?|unlike|on the other hand|"
     r"as opposed to|rather than)\b|;",
-    re.I,
-)
-
-NUM_RE = re.compile(
-    r"(?<![\w.])[-−]?\$?\s?(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*"
-    r"(%|percent\b|per cent\b|thousands?\b|millions?\b|billions?\b|trillion\b|bn\b|mn\b|[kmb]\b)?",
     re.I,
 )
 
@@ -93,66 +87,6 @@ def normalise_task(name: str | None) -> str | None:
     return canonical_category(name)
 
 
-@dataclass(frozen=True)
-class Quantity:
-    """A number as written: ``raw`` digits, ``scale`` word factor, ``tol`` = half a unit of its last
-    written digit (so "$2.7 million" stands for anything that rounds to it)."""
-
-    raw: float
-    scale: float
-    tol: float
-    percent: bool
-
-    def values(self) -> tuple[tuple[float, float], ...]:
-        return ((self.raw, self.tol), (self.raw * self.scale, self.tol * self.scale))
-
-
-def quantities(text: str) -> list[Quantity]:
-    t = fold(text)
-    t = re.sub(r"\b(" + "|".join(k for k in NUMBER_WORDS if k != "zero") + r")\b",
-               lambda m: NUMBER_WORDS[m.group(1)], t)
-    out = []
-    for m in NUM_RE.finditer(t):
-        digits = m.group(1).replace(",", "")
-        decimals = len(digits.split(".")[1]) if "." in digits else 0
-        unit = (m.group(2) or "").lower()
-        pct = unit in ("%", "percent", "per cent")
-        out.append(Quantity(float(digits), SCALES.get(unit, 1.0), 0.5 * 10.0**-decimals, pct))
-    return out
-
-
-def _close(ref: float, ans: float, tol: float) -> bool:
-    return abs(ref - ans) <= max(tol, 0.005 * abs(ref))
-
-
-def number_match(ref_q: Quantity, answer_qs: list[Quantity]) -> bool:
-    """Whether an answer number states the reference number: equal within the precision of the
-    rounder of the two (a reference "$4.0 million" or "20%" stands for anything that rounds to it,
-    so "$3.977 million" and "19.8%" state it) or 0.5%."""
-    return any(
-        _close(r, a, max(tol, rtol)) for q in answer_qs for r, rtol in ref_q.values() for a, tol in q.values()
-    )
-
-
-def derived_matches(ref_qs: list[Quantity], answer_qs: list[Quantity]) -> set[int]:
-    """Indices of reference numbers the answer states as a relation: the difference of two of them
-    or the percentage change from one to the other ("decreased by $427,143", "up 16.7%")."""
-    hit: set[int] = set()
-    for i, a in enumerate(ref_qs):
-        for j, b in enumerate(ref_qs):
-            if j <= i or a.percent != b.percent:
-                continue
-            for (x, _), (y, _) in zip(a.values(), b.values()):
-                rel = [abs(x - y)]
-                if x:
-                    rel.append(abs(y - x) / abs(x) * 100)
-                if y:
-                    rel.append(abs(x - y) / abs(y) * 100)
-                if any(_close(v, abs(av), tol) for v in rel if v for q in answer_qs for av, tol in q.values()):
-                    hit.update((i, j))
-    return hit
-
-
 def informative(text: str, question: str) -> list[str]:
     """The text's content-word keys, once each, less those the question states (by key or sense):
     restating the question is no evidence either way."""
@@ -163,8 +97,6 @@ def informative(text: str, question: str) -> list[str]:
         if w not in seen and not qpool.has(w, forms[w]):
             seen.append(w)
     return seen
-
-
 
 
 def comparison_sides(reference: str, question: str) -> list[str]:
@@ -246,6 +178,8 @@ def lexical_verdict(
     allowed = 1 if len(ref_nums) >= 3 else 0
     if missed > allowed:
         return 0, "ok", f"{missed}/{len(ref_nums)} reference numbers missing"
+    if contradicts(reference, answer):
+        return 0, "ok", "answer states a change in the direction opposite to the reference's"
 
     # Coverage units: informative words plus, for sentence references, numbers (a matched number
     # is covered evidence). Location references are short spans whose numbers the gate above has

@@ -181,3 +181,23 @@ def test_a_rounded_reference_number_stands_for_its_rounding_interval() -> None:
     assert not number_match(quantities("$3.977 million")[0], quantities("$4.1 million"))
     q = "What was the net loss incurred by the company for the three months ended March 31, 2024?"
     assert lexical_verdict(q, "The net loss was $3.977 million.", "$4.0 million.", "location", "financial")[0] == 1
+
+
+def test_a_change_in_the_opposite_direction_is_wrong() -> None:
+    """Both figures right, direction reversed: the judge compares with the groundtruth's direction
+    (even where the reference's own arithmetic is off, as in LaRA's "decreased from 63% to 91%")."""
+    from lara.scoring.lexical_numbers import changes, contradicts
+
+    q = ("How did the net income attributable to controlling interest change from the three months ended "
+         "March 31, 2023, to the same period in 2024?")
+    r = ("The net income attributable to controlling interest decreased from $884,369 in the three months "
+         "ended March 31, 2023, to $457,226 in the same period in 2024.")
+    reversed_ = "The net income attributable to controlling interest increased from $884,369 in 2023 to $457,226 in 2024."
+    value, _, why = lexical_verdict(q, reversed_, r, "comparison", "financial")
+    assert value == 0 and "opposite" in why
+    assert lexical_verdict(q, reversed_.replace("increased", "fell"), r, "comparison", "financial")[0] == 1
+    odd = "Customer A's share decreased from 63% as of March 31, 2023, to 91% as of March 31, 2024."
+    assert not contradicts(odd, "It decreased from 63% to 91%.") and contradicts(odd, "It rose from 63% to 91%.")
+    assert changes("Revenue decreased from 2022 to 2023.") == []  # years are dates, not the change's ends
+    (up, a, b), = changes("net loss increased from ($2,637,956) to ($6,884,409)")
+    assert up and (a.raw, b.raw) == (2637956.0, 6884409.0)
