@@ -19,8 +19,8 @@ Rules (designed by reading LaRA questions/answers; not weights fitted to the pap
    their references while the texts use replaced names.
 3. Numbers (:mod:`lara.scoring.lexical_numbers`): a reference number not in the question is
    matched when the answer states the same value directly or through its scale word (thousand /
-   million / billion), within the precision of the rounder of the two (half a unit of its last
-   written digit: "$2.7 million" matches 2,735,307, "89.3%" matches a reference "89%") or 0.5%, or
+   million / billion), within half a unit of the answer's last written digit or 0.5% ("$2.7
+   million" matches 2,735,307), or
    states a relation between two reference numbers (their difference or percentage change:
    "decreased by $427,143"). All must match (one miss allowed from three numbers up); otherwise the
    answer is wrong. An answer stating a change between the reference's two figures in the opposite
@@ -41,10 +41,7 @@ Rules (designed by reading LaRA questions/answers; not weights fitted to the pap
    split at its first contrast marker (while / whereas / compared to / ; ...) that leaves content
    on both, each side judged on its own distinctive words, because a comparison covering one side
    is wrong (coverage 0 on a side → wrong whatever the support). Later markers qualify a side
-   ("... rather than a personal loss") and open no third side. When the sides name different
-   papers ("paper 1 ..., while paper 3 ...") and the answer states each side's words about the
-   other paper more than about its own, the comparison is crossed, hence wrong
-   (:mod:`lara.scoring.lexical_sides`).
+   ("... rather than a personal loss") and open no third side.
    Support: share of the answer's informative words (and new numbers) found in the reference or
    question (a concise correct answer says little, but nothing outside the reference); for book
    texts the answer's proper names that the reference lacks are left out of it, because LaRA's
@@ -65,7 +62,6 @@ from lara.scoring import wordnet
 from lara.scoring.lexical_match import Pool, content_words, fold, word_forms
 from lara.scoring.lexical_numbers import Quantity, contradicts, derived_matches, number_match, quantities
 from lara.scoring.lexical_refusal import SPECULATION_RE, declines, is_refusal
-from lara.scoring.lexical_sides import crossed
 from lara.types import RunOutput, Sample, Score
 from lara.vocabulary import category as canonical_category
 
@@ -187,17 +183,14 @@ def lexical_verdict(
     if task == "comparison":
         sides = comparison_sides(reference, question)
         side_words = [informative(side, question) for side in sides]
-        units, distinct = [], []
+        units = []
         for k, side in enumerate(sides):
             others = {w for j, ws in enumerate(side_words) if j != k for w in ws}
             words = [w for w in side_words[k] if w not in others] or side_words[k]
-            distinct.append((side, words))
             nums = [q for q in quantities(side) if not number_match(q, qnums)]
             if len(words) + len(nums) >= 2:
                 units.append((words, nums))
         units = units or [(informative(reference, question), ref_nums)]
-        if crossed(distinct, answer, forms):
-            return 0, "ok", "answer attributes each side of the comparison to the other paper"
     else:
         units = [(informative(core, question), ref_nums if task != "location" else [])]
     coverage = min(_coverage(words, nums, ans_pool, forms, matched) for words, nums in units)

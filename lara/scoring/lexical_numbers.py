@@ -50,16 +50,13 @@ def quantities(text: str) -> list[Quantity]:
     return out
 
 
-def _close(ref: float, ans: float, tol: float) -> bool:
-    return abs(ref - ans) <= max(tol, 0.005 * abs(ref))
+def _close(ref: float, ans: float, ans_tol: float) -> bool:
+    return abs(ref - ans) <= max(ans_tol, 0.005 * abs(ref))
 
 
 def number_match(ref_q: Quantity, answer_qs: list[Quantity]) -> bool:
-    """Whether an answer number states the reference number: equal within the precision of the
-    rounder of the two (a reference "$4.0 million" or "20%" stands for anything that rounds to it,
-    so "$3.977 million" and "19.8%" state it) or 0.5%."""
     return any(
-        _close(r, a, max(tol, rtol)) for q in answer_qs for r, rtol in ref_q.values() for a, tol in q.values()
+        _close(r, a, tol) for q in answer_qs for r, _ in ref_q.values() for a, tol in q.values()
     )
 
 

@@ -131,29 +131,6 @@ def test_only_an_opening_refusal_declines() -> None:
     assert lexical_verdict(q, opening, r, "reasoning", "financial")[0] == 0
 
 
-LSTM_Q = ("How do papers 0 and 1 differ in their application of LSTM and its variants in the context of "
-          "their respective domains?")
-LSTM_R = ("Paper 0 applies a semantically controlled LSTM for natural language generation in spoken "
-          "dialogue systems, while Paper 1 uses GRU, a variant of LSTM, integrated with SVM for binary "
-          "intrusion detection in network traffic data.")
-
-
-def test_a_comparison_with_its_papers_swapped_is_wrong() -> None:
-    """The reference's words about paper 0 stated about paper 1 (and the other way round): the
-    judge reads a wrong comparison, whatever the word overlap."""
-    swapped = ("Paper 0 combines GRU with an SVM to detect intrusions in network traffic, while paper 1 "
-               "applies a semantically controlled LSTM to natural language generation in dialogue systems.")
-    value, _, why = lexical_verdict(LSTM_Q, swapped, LSTM_R, "comparison", "paper")
-    assert value == 0 and "other paper" in why
-    straight = ("Paper 0 applies a semantically controlled LSTM to natural language generation in dialogue "
-                "systems, while paper 1 combines GRU with an SVM to detect intrusions in network traffic.")
-    assert lexical_verdict(LSTM_Q, straight, LSTM_R, "comparison", "paper")[0] == 1
-    # an answer that names no paper is judged on its words alone
-    unnamed = ("One uses a semantically controlled LSTM for dialogue generation; the other a GRU with an "
-               "SVM for network intrusion detection.")
-    assert lexical_verdict(LSTM_Q, unnamed, LSTM_R, "comparison", "paper")[0] == 1
-
-
 def test_cannot_declines_only_when_the_answer_cannot_be_had() -> None:
     """ "LLMs cannot verify their own solutions" is the answer to a question about LLMs; "this
     question cannot be answered from the given text" and "I cannot determine ..." decline."""
@@ -168,19 +145,6 @@ def test_cannot_declines_only_when_the_answer_cannot_be_had() -> None:
     r = "LLMs cannot verify their own solutions, which makes self-critique and self-improvement with synthetic data ineffective."
     a = "LLMs can't verify their own solutions, so their self-critiques and refinements are unlikely to be correct."
     assert lexical_verdict(q, a, r, "location", "paper")[0] == 1
-
-
-def test_a_rounded_reference_number_stands_for_its_rounding_interval() -> None:
-    """A reference "$4.0 million" or "89%" states a value only to its last digit, so the judge
-    accepts "$3.977 million" or "89.3%" (as a rounded answer states a precise reference)."""
-    from lara.scoring.lexical import number_match, quantities
-
-    assert number_match(quantities("$4.0 million")[0], quantities("$3.977 million"))
-    assert number_match(quantities("89%")[0], quantities("about 89.3%"))
-    assert not number_match(quantities("89%")[0], quantities("about 88%"))
-    assert not number_match(quantities("$3.977 million")[0], quantities("$4.1 million"))
-    q = "What was the net loss incurred by the company for the three months ended March 31, 2024?"
-    assert lexical_verdict(q, "The net loss was $3.977 million.", "$4.0 million.", "location", "financial")[0] == 1
 
 
 def test_a_change_in_the_opposite_direction_is_wrong() -> None:
