@@ -12,7 +12,7 @@ Rules (designed by reading LaRA questions/answers; not weights fitted to the pap
    stemmer, then words keyed on their first 6 letters ("conventional" ~ "convention"). A word is
    found in a text with the same key or, with WordNet installed (:mod:`lara.scoring.wordnet`), a
    synonym there (a shared frequent sense: "perplexed" / "puzzled"), because the judge reads
-   meaning, not spelling. Magnitude words are left to the number rules.
+   meaning, not spelling; magnitude words ("million", "billion") are never synonyms.
 2. Informative words: the text's content words that the question does not state (by key or
    synonym): restating the question is no evidence either way, in the reference or in the
    answer. This also removes the original character names that LaRA's book questions share with
@@ -20,11 +20,11 @@ Rules (designed by reading LaRA questions/answers; not weights fitted to the pap
 3. Numbers (:mod:`lara.scoring.lexical_numbers`): a reference number not in the question is
    matched when the answer states the same value directly or through its scale word (thousand /
    million / billion), within half a unit of the answer's last written digit or 0.5% ("$2.7
-   million" matches 2,735,307), or
-   states a relation between two reference numbers (their difference or percentage change:
-   "decreased by $427,143"). All must match (one miss allowed from three numbers up); otherwise the
-   answer is wrong. An answer stating a change between the reference's two figures in the opposite
-   direction ("increased from $884,369 to $457,226" where the reference says decreased) is wrong.
+   million" matches 2,735,307), or states a relation between two reference numbers (their
+   difference or percentage change: "decreased by $427,143"). All must match (one miss allowed
+   from three numbers up); otherwise the answer is wrong. An answer stating a change between the
+   reference's two figures in the opposite direction ("increased from $884,369 to $457,226" where
+   the reference says decreased) is wrong.
    Scale words stay words: an answer that drops "thousand" states the wrong magnitude.
 4. Refusals ("not mentioned", "does not specify", "cannot be determined", ...):
    - hallucination task (reference: the text does not mention it): correct iff the answer refuses
@@ -161,7 +161,7 @@ def lexical_verdict(
         return (1, "ok", "answer states the information is absent") if refused else (
             0, "ok", "answer asserts content for an unanswerable question")
 
-    level = RECALL_LEVEL.get(task, 0.5)
+    level = RECALL_LEVEL.get(task or "", 0.5)
     ans_pool = Pool.of(answer)
     forms = word_forms(reference, answer)
     core = first_sentence(reference) if task == "reasoning" else reference

@@ -89,7 +89,7 @@ def word_forms(*texts: str) -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in forms.items()}
 
 
-# Magnitude words are compared as numbers (lexical.quantities), never as synonyms: WordNet lists
+# Magnitude words are never synonyms (the number rules compare magnitudes): WordNet lists
 # "million" and "billion" under one sense ("a very large indefinite number").
 MAGNITUDES = frozenset("hundred hundreds thousand thousands million millions billion billions trillion "
                        "trillions percent".split()) | frozenset(NUMBER_WORDS)
@@ -97,7 +97,7 @@ MAGNITUDES = frozenset("hundred hundreds thousand thousands million millions bil
 
 @lru_cache(maxsize=65536)
 def senses(surface: str) -> frozenset[wordnet.Concept]:
-    """A surface word's frequent WordNet senses and word family (empty without WordNet)."""
+    """A surface word's frequent WordNet senses (empty without WordNet, for digits and magnitudes)."""
     wn = wordnet.load()
     if wn is None or surface in MAGNITUDES or surface.isdigit():
         return frozenset()
