@@ -8,9 +8,9 @@ PYTHON="${PYTHON:-python3}"
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   # bubblewrap: the sandbox for generated code (MBPP), which runs Debian's python3 (readable by uid
   # nobody); libseccomp2: its syscall filter (built through pyseccomp); chromium: the browser test
-  # of the HTML report.
-  echo "[install] apt-get: bubblewrap libseccomp2 chromium python3"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap libseccomp2 chromium python3 >/dev/null) \
+  # of the HTML report; wordnet-base: WordNet's files, the synonyms of the lexical LaRA scorer.
+  echo "[install] apt-get: bubblewrap libseccomp2 chromium python3 wordnet-base"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap libseccomp2 chromium python3 wordnet-base >/dev/null) \
     || echo "[install] WARNING: apt-get failed; sandbox/browser tests will be skipped with a reason"
 fi
 

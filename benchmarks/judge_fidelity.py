@@ -19,7 +19,8 @@ task emits them), each (sample, mode) is answered by the replay backend's record
 ``lexical`` scorer and written through the real record builder. A JSON ``false`` prediction (a failed
 API call upstream) and a question with no recorded row are error records, as the replay backend makes
 them: counted (``failed_predictions``, ``missing_predictions``), never scored as wrong, outside the
-accuracy denominators.
+accuracy denominators. ``judge_fidelity_lexicon`` says whether the scorer had WordNet's synonyms
+(``wordnet-3.0``, Debian's wordnet-base) or matched word keys only (``none``): figures differ.
 
 Hold-out split (``--split dev|heldout|all``): the prediction folders sorted by name are split into
 even positions (0, 2, ...: the DEVELOPMENT half, whose cases rule changes may be designed on) and
@@ -261,8 +262,11 @@ def run(data: Path, split: str = "all", models: Sequence[str] | None = None,
         log.warning("not in the paper table, not compared: %s", ", ".join(selection.unmapped))
     records, errors = score_predictions(lara, list(selection.compared))
     ours = aggregate(records)
+    from lara.scoring.wordnet import lexicon_id
+
     figures: dict[str, Any] = {
         "judge_fidelity_split": split,
+        "judge_fidelity_lexicon": lexicon_id(),  # the scorer's synonyms: wordnet-3.0, or none (keys only)
         "judge_fidelity_models": " ".join(selection.compared),
         "judge_fidelity_records": len(records),
         "failed_predictions": errors.get("upstream_failure", 0),

@@ -7,28 +7,41 @@ measured by ``benchmarks/judge_fidelity.py``.
 
 Rules (designed by reading LaRA questions/answers; not weights fitted to the paper's table):
 
-1. Normalisation: NFKC, quotes/dashes folded, lower case, number words (two..twenty) to digits,
-   English and task stop words dropped, a light suffix stemmer, then words compared on their first
-   6 letters (conflation by truncation: "conventional" ~ "convention").
-2. Informative words: reference content words that are not already in the question (restating the
-   question's subject is no evidence; this also removes the original character names that LaRA's
-   book questions share with their references while the texts use replaced names).
-3. Numbers: a reference number not in the question is matched when the answer states the same value
-   directly or through its scale word (thousand / million / billion), within half a unit of the
-   answer's last written digit or 0.5% ("$2.7 million" matches 2,735,307), or states a relation
-   between two reference numbers (their difference or percentage change: "decreased by $427,143").
-   All must match (one miss allowed from three numbers up); otherwise the answer is wrong.
+1. Normalisation (:mod:`lara.scoring.lexical_match`): NFKC, quotes/dashes folded, lower case,
+   number words (two..twenty) to digits, English and task stop words dropped, a light suffix
+   stemmer, then words keyed on their first 6 letters ("conventional" ~ "convention"). A word is
+   found in a text with the same key or, with WordNet installed (:mod:`lara.scoring.wordnet`), a
+   synonym there (a shared frequent sense: "perplexed" / "puzzled"), because the judge reads
+   meaning, not spelling; magnitude words ("million", "billion") are never synonyms.
+2. Informative words: the text's content words that the question does not state (by key or
+   synonym): restating the question is no evidence either way, in the reference or in the
+   answer. This also removes the original character names that LaRA's book questions share with
+   their references while the texts use replaced names.
+3. Numbers (:mod:`lara.scoring.lexical_numbers`): a reference number not in the question is
+   matched when the answer states the same value directly or through its scale word (thousand /
+   million / billion), within half a unit of the answer's last written digit or 0.5% ("$2.7
+   million" matches 2,735,307), or states a relation between two reference numbers (their
+   difference or percentage change: "decreased by $427,143"). All must match (one miss allowed
+   from three numbers up); otherwise the answer is wrong. An answer stating a change between the
+   reference's two figures in the opposite direction ("increased from $884,369 to $457,226" where
+   the reference says decreased) is wrong.
    Scale words stay words: an answer that drops "thousand" states the wrong magnitude.
 4. Refusals ("not mentioned", "does not specify", "cannot be determined", ...):
    - hallucination task (reference: the text does not mention it): correct iff the answer refuses
      and does not then guess anyway ("however, it is likely...", "I can provide a possible answer");
-   - other tasks: a refusal is wrong unless the answer still agrees with the reference at >= 0.75.
+   - other tasks: an answer that opens by saying the source lacks the answer ("The text does not
+     specify ...", "There is no mention of ...") is wrong unless it still agrees with the reference
+     at >= 0.75 (:mod:`lara.scoring.lexical_refusal`). A negation about the story ("the Winged
+     Monkeys cannot leave their country") is a claim, and a later note that one detail is not given
+     does not retract the answer before it: both are judged like any other words.
 5. Agreement for answerable tasks = max(coverage, support). Coverage: share of the reference's
    informative words (and, for reasoning/comparison, its numbers) found in the answer, using the
-   reference's first sentence for reasoning (the answer; the rest is elaboration), and for
-   comparison the minimum over the sides of the reference split at its contrast marker (while /
-   whereas / compared to / ; ...), each side judged on its own distinctive words, because a
-   comparison covering one side is wrong (coverage 0 on a side → wrong whatever the support).
+   reference's first sentence for reasoning (the answer; the rest is elaboration; "Mr." and other
+   abbreviations do not end it), and for comparison the minimum over the reference's two sides,
+   split at its first contrast marker (while / whereas / compared to / ; ...) that leaves content
+   on both, each side judged on its own distinctive words, because a comparison covering one side
+   is wrong (coverage 0 on a side → wrong whatever the support). Later markers qualify a side
+   ("... rather than a personal loss") and open no third side.
    Support: share of the answer's informative words (and new numbers) found in the reference or
    question (a concise correct answer says little, but nothing outside the reference); for book
    texts the answer's proper names that the reference lacks are left out of it, because LaRA's
@@ -43,76 +56,21 @@ Rules (designed by reading LaRA questions/answers; not weights fitted to the pap
 from __future__ import annotations
 
 import re
-import unicodedata
-from dataclasses import dataclass
 
 from lara.registry import scorers
+from lara.scoring import wordnet
+from lara.scoring.lexical_match import Pool, content_words, fold, word_forms
+from lara.scoring.lexical_numbers import Quantity, contradicts, derived_matches, number_match, quantities
+from lara.scoring.lexical_refusal import SPECULATION_RE, declines, is_refusal
 from lara.types import RunOutput, Sample, Score
 from lara.vocabulary import category as canonical_category
 
 SCORER_ID = "lexical-fallback"
 KIND = "deterministic fallback, not an LLM judge"
 
-STOP = frozenset(
-    """a an the and or but if of to in on at by for with from as into onto over under about after
-    before between during through than then that this these those there here it its it's is are was
-    were be been being has have had do does did done can could should would will shall may might
-    must not no nor so such what which who whom whose when where why how also both each either
-    neither any all some more most other another same very just only own too again further once
-    he she they them their theirs his her hers him we us our you your i me my mine itself himself
-    herself themselves one s t while whereas however although though because since via per
-    paper papers text book chapter story statement financial company mentioned mention mentions
-    described describe describes according provided provide provides specific specifically
-    particular answer question
-    """.split()
-)
-
-NUMBER_WORDS = {
-    w: str(i)
-    for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split()
-    )
-}
-NUMBER_WORDS.pop("one")  # "one" is far more often a pronoun than a count
-
-SCALES = {"thousand": 1e3, "thousands": 1e3, "k": 1e3, "million": 1e6, "millions": 1e6, "m": 1e6,
-          "mn": 1e6, "billion": 1e9, "billions": 1e9, "bn": 1e9, "b": 1e9, "trillion": 1e12}
-
-REFUSAL_RE = re.compile(
-    r"\b(not|never|no longer)\s+(be\s+)?(\w+ly\s+)?"
-    r"(mention|specif|provid|state|includ|contain|discuss|describ|address|detail|indicat|give|"
-    r"disclos|found|find|present|available|cover|reveal|list|defin|clear|possible|name|say|said|"
-    r"offer|refer|elaborat|explain|outlin|identif|note|document|report|tell|told|show|explor|"
-    r"evaluat|examin|analy|investigat|focus|touch|talk|delv|appear|exist|known|determin|answer|"
-    r"infer|deduc|confirm|verif|establish|possible)"
-    r"|\bno (\w+ )?(information|mention|details?|data|indication|evidence|record|reference|"
-    r"explicit|discussion|description|specific|clear|direct)"
-    r"|\b(cannot|unable to|impossible to|not able to|not possible to)\b"
-    r"|\b(insufficient|not enough|lack of|lacks?) (\w+ )?(information|context|data|details?|evidence)"
-    r"|\b(is|are|was|were|remains?) (unknown|unclear|unspecified|unmentioned|undisclosed|unstated)"
-    r"|\b(none|nothing) (is |are )?(mentioned|specified|given|stated|provided|described)",
-    re.I,
-)
-
-# After a refusal, these mark a model that goes on to guess the answer anyway (hallucinating).
-SPECULATION_RE = re.compile(
-    r"\b(i|we) (can|could|will|would) (provide|offer|infer|speculate|suggest|give|try|make)"
-    r"|\b(possible|potential|plausible|hypothetical|general) (answer|explanation|response|insight)"
-    r"|\bcan be (inferred|assumed|deduced|speculated)|\bit (is|seems) (likely|possible|plausible|reasonable)"
-    r"|\b(likely|probably|presumably)\b|\bspeculat|\bmight (be|have)|\bmay (be|have)|\bcould (be|have)",
-    re.I,
-)
-
 CONTRAST_RE = re.compile(
     r"\b(?:while|whereas|but|however|compared (?:to|with)|in contrast(?: to)?|unlike|on the other hand|"
     r"as opposed to|rather than)\b|;",
-    re.I,
-)
-
-NUM_RE = re.compile(
-    r"(?<![\w.])[-−]?\$?\s?(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*"
-    r"(%|percent\b|per cent\b|thousands?\b|millions?\b|billions?\b|trillion\b|bn\b|mn\b|[kmb]\b)?",
     re.I,
 )
 
@@ -125,127 +83,49 @@ def normalise_task(name: str | None) -> str | None:
     return canonical_category(name)
 
 
-def fold(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
-    text = text.replace("–", "-").replace("—", "-").replace("−", "-")
-    return text.lower()
-
-
-def stem(word: str) -> str:
-    """A light suffix stemmer: enough to match plurals, tenses and -ly / -ing forms."""
-    for suf in ("ations", "ation", "ments", "ment", "ness", "ingly", "ings", "ing", "edly", "ies",
-                "ied", "ed", "es", "ly", "s"):
-        if word.endswith(suf) and len(word) - len(suf) >= 3:
-            word = word[: -len(suf)]
-            if suf in ("ies", "ied"):
-                word += "y"
-            break
-    if word.endswith("e") and len(word) > 4:
-        word = word[:-1]
-    return word
-
-
-PREFIX = 6  # words are compared on their first 6 letters after stemming (conflation by truncation)
-
-
-def content_words(text: str) -> list[str]:
-    words = re.findall(r"[a-z0-9]+(?:'[a-z]+)?", fold(text))
-    out = []
-    for w in words:
-        w = w.split("'")[0]
-        if w in STOP or len(w) < 2 or w.isdigit():
-            continue
-        w = stem(NUMBER_WORDS.get(w, w))
-        out.append(w[:PREFIX])
-    return out
-
-
-@dataclass(frozen=True)
-class Quantity:
-    """A number as written: ``raw`` digits, ``scale`` word factor, ``tol`` = half a unit of its last
-    written digit (so "$2.7 million" stands for anything that rounds to it)."""
-
-    raw: float
-    scale: float
-    tol: float
-    percent: bool
-
-    def values(self) -> tuple[tuple[float, float], ...]:
-        return ((self.raw, self.tol), (self.raw * self.scale, self.tol * self.scale))
-
-
-def quantities(text: str) -> list[Quantity]:
-    t = fold(text)
-    t = re.sub(r"\b(" + "|".join(k for k in NUMBER_WORDS if k != "zero") + r")\b",
-               lambda m: NUMBER_WORDS[m.group(1)], t)
-    out = []
-    for m in NUM_RE.finditer(t):
-        digits = m.group(1).replace(",", "")
-        decimals = len(digits.split(".")[1]) if "." in digits else 0
-        unit = (m.group(2) or "").lower()
-        pct = unit in ("%", "percent", "per cent")
-        out.append(Quantity(float(digits), SCALES.get(unit, 1.0), 0.5 * 10.0**-decimals, pct))
-    return out
-
-
-def _close(ref: float, ans: float, ans_tol: float) -> bool:
-    return abs(ref - ans) <= max(ans_tol, 0.005 * abs(ref))
-
-
-def number_match(ref_q: Quantity, answer_qs: list[Quantity]) -> bool:
-    return any(
-        _close(r, a, tol) for q in answer_qs for r, _ in ref_q.values() for a, tol in q.values()
-    )
-
-
-def derived_matches(ref_qs: list[Quantity], answer_qs: list[Quantity]) -> set[int]:
-    """Indices of reference numbers the answer states as a relation: the difference of two of them
-    or the percentage change from one to the other ("decreased by $427,143", "up 16.7%")."""
-    hit: set[int] = set()
-    for i, a in enumerate(ref_qs):
-        for j, b in enumerate(ref_qs):
-            if j <= i or a.percent != b.percent:
-                continue
-            for (x, _), (y, _) in zip(a.values(), b.values()):
-                rel = [abs(x - y)]
-                if x:
-                    rel.append(abs(y - x) / abs(x) * 100)
-                if y:
-                    rel.append(abs(x - y) / abs(y) * 100)
-                if any(_close(v, abs(av), tol) for v in rel if v for q in answer_qs for av, tol in q.values()):
-                    hit.update((i, j))
-    return hit
-
-
-def is_refusal(answer: str) -> bool:
-    t = fold(answer).replace("*", "")
-    t = re.sub(r"\bcan't\b", "can not", t)
-    t = re.sub(r"\bwon't\b", "will not", t)
-    t = re.sub(r"n't\b", " not", t)
-    return REFUSAL_RE.search(t) is not None
-
-
-def recall(ref_words: list[str], answer_words: set[str]) -> float:
-    if not ref_words:
-        return 1.0
-    return sum(1 for w in ref_words if w in answer_words) / len(ref_words)
-
-
-def informative(reference: str, question: str) -> list[str]:
-    qwords = set(content_words(question))
+def informative(text: str, question: str) -> list[str]:
+    """The text's content-word keys, once each, less those the question states (by key or sense):
+    restating the question is no evidence either way."""
+    qpool = Pool.of(question)
+    forms = word_forms(text)
     seen: list[str] = []
-    for w in content_words(reference):
-        if w not in qwords and w not in seen:
+    for w in content_words(text):
+        if w not in seen and not qpool.has(w, forms[w]):
             seen.append(w)
     return seen
 
 
+def comparison_sides(reference: str, question: str) -> list[str]:
+    """The two sides of a comparison reference: split at its first contrast marker that leaves
+    content (two words or numbers) on both sides. Later markers qualify a side ("... as a dramatic
+    event rather than a personal loss", "... but knows it is not a defeat"); they do not open a
+    third side the answer must also cover."""
+    def substantial(part: str) -> bool:
+        return len(informative(part, question)) + len(quantities(part)) >= 2
+
+    for m in CONTRAST_RE.finditer(reference):
+        left, right = reference[: m.start()], reference[m.end():]
+        if substantial(left) and substantial(right):
+            return [left, right]
+    return [reference]
+
+
+# Abbreviations whose period does not end a sentence ("Mr. Blackwood", "Amazon.com, Inc. reported").
+ABBREVIATIONS = frozenset(
+    "mr mrs ms dr st jr sr mme mlle messrs prof gen col capt lt sgt rev hon inc co corp ltd llc plc "
+    "vs etc al fig eq no nos vol approx dept est univ".split()
+)
 
 
 def first_sentence(text: str) -> str:
-    parts = re.split(r"(?<=[a-z0-9)%])\.\s+(?=[A-Z])", text.strip(), maxsplit=1)
-    return parts[0]
+    """Up to the first period that ends a sentence (not an abbreviation's or an initial's)."""
+    text = text.strip()
+    for m in re.finditer(r"(?<=[a-z0-9)%])\.\s+(?=[A-Z])", text):
+        word = re.search(r"(\w+)$", text[: m.start()])
+        if word and (word.group(1).lower() in ABBREVIATIONS or len(word.group(1)) == 1):
+            continue
+        return text[: m.start()]
+    return text
 
 
 def proper_names(text: str) -> set[str]:
@@ -282,7 +162,8 @@ def lexical_verdict(
             0, "ok", "answer asserts content for an unanswerable question")
 
     level = RECALL_LEVEL.get(task or "", 0.5)
-    ans_words = set(content_words(answer))
+    ans_pool = Pool.of(answer)
+    forms = word_forms(reference, answer)
     core = first_sentence(reference) if task == "reasoning" else reference
     qnums = quantities(question)
     ref_nums = [q for q in quantities(core) if not number_match(q, qnums)]
@@ -293,12 +174,14 @@ def lexical_verdict(
     allowed = 1 if len(ref_nums) >= 3 else 0
     if missed > allowed:
         return 0, "ok", f"{missed}/{len(ref_nums)} reference numbers missing"
+    if contradicts(reference, answer):
+        return 0, "ok", "answer states a change in the direction opposite to the reference's"
 
     # Coverage units: informative words plus, for sentence references, numbers (a matched number
     # is covered evidence). Location references are short spans whose numbers the gate above has
     # already decided; there the words (including scale words: "thousand") decide the rest.
     if task == "comparison":
-        sides = [p for p in CONTRAST_RE.split(reference) if p and not CONTRAST_RE.fullmatch(p.strip())]
+        sides = comparison_sides(reference, question)
         side_words = [informative(side, question) for side in sides]
         units = []
         for k, side in enumerate(sides):
@@ -310,7 +193,7 @@ def lexical_verdict(
         units = units or [(informative(reference, question), ref_nums)]
     else:
         units = [(informative(core, question), ref_nums if task != "location" else [])]
-    coverage = min(_coverage(words, nums, ans_words, matched) for words, nums in units)
+    coverage = min(_coverage(words, nums, ans_pool, forms, matched) for words, nums in units)
     # Support: share of the answer's own informative words and numbers that the reference (or the
     # question) has; a concise correct answer covers little of a long reference but says nothing
     # outside it.
@@ -320,14 +203,14 @@ def lexical_verdict(
         # (often the text's replacement names) are no evidence either way.
         neutral = proper_names(answer) - set(content_words(reference))
         ans_inf = [w for w in ans_inf if w not in neutral]
-    known = set(content_words(reference)) | set(content_words(question))
+    known = Pool.of(reference, question)
     new_nums = [a for a in ans_nums if not any(number_match(q, [a]) for q in qnums)] if task != "location" else []
     ref_all = quantities(reference)
     sup_nums = sum(1 for a in new_nums if any(number_match(r, [a]) for r in ref_all))
     n_units = len(ans_inf) + len(new_nums)
-    support = (sum(1 for w in ans_inf if w in known) + sup_nums) / n_units if n_units else 0.0
+    support = (sum(1 for w in ans_inf if known.has(w, forms[w])) + sup_nums) / n_units if n_units else 0.0
     agreement = max(coverage, support)
-    if refused and agreement < REFUSAL_OVERRIDE:
+    if declines(answer) and agreement < REFUSAL_OVERRIDE:
         return 0, "ok", f"answer declines (coverage {coverage:.2f}, support {support:.2f})"
     if task == "comparison" and coverage == 0.0:
         return 0, "ok", f"answer covers none of one side of the comparison (support {support:.2f})"
@@ -336,11 +219,12 @@ def lexical_verdict(
     return verdict, "ok", f"coverage {coverage:.2f}, support {support:.2f}: max {sign} {level:.2f}"
 
 
-def _coverage(words: list[str], nums: list[Quantity], ans_words: set[str], matched: list[Quantity]) -> float:
+def _coverage(words: list[str], nums: list[Quantity], ans_pool: Pool, forms: dict[str, frozenset[str]],
+              matched: list[Quantity]) -> float:
     total = len(words) + len(nums)
     if not total:
         return 1.0
-    hits = sum(1 for w in words if w in ans_words) + sum(1 for q in nums if number_match(q, matched))
+    hits = sum(1 for w in words if ans_pool.has(w, forms[w])) + sum(1 for q in nums if number_match(q, matched))
     return hits / total
 
 
@@ -366,5 +250,5 @@ class LexicalScorer:
             status=status,  # type: ignore[arg-type]
             explanation=why,
             scorer=SCORER_ID,
-            details={"kind": KIND, "category": normalise_task(category)},
+            details={"kind": KIND, "category": normalise_task(category), "lexicon": wordnet.lexicon_id()},
         )
