@@ -307,7 +307,7 @@ async def estimate_spec(spec: Any, options: Any, prices: PriceTable, label: str)
     return Estimate(
         label=label, run_id=spec.run_id(), runner=spec.runner_preset or spec.runner, strategy=strategy,
         model=spec.model, samples=len(samples), to_run=len(todo), calls=calls_log.calls,
-        calls_upper_bound=strategy in ("iterative_rag", "self_route") or spec.runner in ("iterdrag", "self_route"),
+        calls_upper_bound=strategy in ("iterative_rag", "self_route"),
         input_tokens=calls_log.input_tokens, output_tokens_expected=calls_log.expected_output,
         output_tokens_max=calls_log.max_output, truncated=truncated, skipped=skipped, errors=errors,
         tokenizer=counter.name, cost_usd=cost, cost_max_usd=cost_max, batch_cost_usd=batch,

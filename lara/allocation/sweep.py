@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
-SWEEP_RUNNERS = ("drag", "iterdrag")
+SWEEP_RUNNERS = ("drag", "iterdrag")  # the shipped sweepable runners (for messages and CLI defaults)
 MANIFEST = "sweep.json"
 
 
@@ -53,16 +53,31 @@ def parse_ints(text: str) -> list[int]:
     return sorted(out)
 
 
+def sweepable(runner: str) -> bool:
+    """Runners a sweep can price before calling: their class has ``estimate_effective``."""
+    from lara import registry
+
+    return runner in registry.runners and callable(getattr(registry.runners.get(runner), "estimate_effective", None))
+
+
+def iterates(runner: str) -> bool:
+    """Whether ``n`` (iterations) shapes the runner's cost, as its class declares in ``cost_params``."""
+    from lara import registry
+    from lara.protocols import runner_cost_params
+
+    return runner in registry.runners and "n" in runner_cost_params(registry.runners.get(runner))
+
+
 def expand(runners: Sequence[str], ks: Iterable[int], ms: Iterable[int], ns: Iterable[int]) -> list[Config]:
-    """The grid; DRAG makes one call, so its n is 1 whatever ``ns`` says."""
-    bad = [r for r in runners if r not in SWEEP_RUNNERS]
+    """The grid; a runner that does not iterate (DRAG makes one call) gets n = 1 whatever ``ns`` says."""
+    bad = [r for r in runners if not sweepable(r)]
     if bad:
-        raise ValueError(f"sweep runners must be among {', '.join(SWEEP_RUNNERS)}; got {bad}")
+        raise ValueError(f"sweep runners must price a (k, m, n) configuration (e.g. {', '.join(SWEEP_RUNNERS)}); got {bad}")
     out: set[Config] = set()
     for r in runners:
         for k in ks:
             for m in ms:
-                for n in (ns if r == "iterdrag" else [1]):
+                for n in (ns if iterates(r) else [1]):
                     out.add(Config(r, int(k), int(m), int(n)))
     return sorted(out)
 
@@ -174,7 +189,7 @@ def run_sweep(
     specs = []
     for e in kept:
         c = e.config
-        params = {"k": c.k, "m": c.m, "budget": top, **({"n": c.n} if c.runner == "iterdrag" else {})}
+        params = {"k": c.k, "m": c.m, "budget": top, **({"n": c.n} if iterates(c.runner) else {})}
         base = bases[c.runner]  # presets parsed once per runner; the overrides win as in resolve_spec
         specs.append(dataclasses.replace(base, runner_params={**base.runner_params, **params}, runner_preset=c.label))
     runs = asyncio.run(run_configs([e.config for e in kept], specs, samples, output_root=Path(output_root),
@@ -271,11 +286,11 @@ class ConfigResult:
 
 
 def config_of(record: Mapping[str, Any]) -> Config | None:
-    if record.get("runner") not in SWEEP_RUNNERS:
+    runner = str(record.get("runner"))
+    if not sweepable(runner):
         return None
     p = record.get("runner_params") or {}
-    return Config(str(record["runner"]), int(p.get("k", 0)), int(p.get("m", 0)),
-                  int(p.get("n", 1)) if record["runner"] == "iterdrag" else 1)
+    return Config(runner, int(p.get("k", 0)), int(p.get("m", 0)), int(p.get("n", 1)) if iterates(runner) else 1)
 
 
 def collect(records: Iterable[Mapping[str, Any]]) -> list[ConfigResult]:

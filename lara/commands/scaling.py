@@ -35,12 +35,13 @@ def _budgets(value: str) -> list[int]:
 
 
 def _runners(value: str) -> list[str]:
-    from lara.allocation.sweep import SWEEP_RUNNERS
+    from lara.allocation.sweep import SWEEP_RUNNERS, sweepable
 
     out = [r.strip() for r in value.split(",") if r.strip()]
-    bad = [r for r in out if r not in SWEEP_RUNNERS]
+    bad = [r for r in out if not sweepable(r)]
     if not out or bad:
-        raise typer.BadParameter(f"runners must be among {', '.join(SWEEP_RUNNERS)}", param_hint="--runner")
+        raise typer.BadParameter(f"runners must price a (k, m, n) configuration, e.g. {', '.join(SWEEP_RUNNERS)}",
+                                 param_hint="--runner")
     return out
 
 

@@ -107,14 +107,16 @@ def iterdrag_tokens(first_call: int, new_docs: int, n: int, output_tokens: int, 
 
 def estimate(runner: str, pieces: PromptPieces, k: int, m: int, n: int = 1, *,
              output_tokens: int = 32, step_tokens: int = 24) -> int:
-    """Estimated effective context length of one sample for a (runner, k, m, n) configuration."""
-    first = pieces.single_call(k, m)
-    if runner == "drag":
-        return first
-    if runner == "iterdrag":
-        new_docs = at(pieces.test_docs, k)
-        return iterdrag_tokens(first, new_docs, n, output_tokens, step_tokens)
-    raise ValueError(f"no effective-length estimate for runner {runner!r} (drag, iterdrag)")
+    """Estimated effective context length of one sample for a (runner, k, m, n) configuration: the
+    registered runner class's own ``estimate_effective`` (so a new sweepable runner needs no edit
+    here)."""
+    from lara import registry
+
+    cls = registry.runners.get(runner)
+    est = getattr(cls, "estimate_effective", None)
+    if not callable(est):
+        raise ValueError(f"runner {runner!r} cannot price a (k, m, n) configuration (no estimate_effective)")
+    return int(est(pieces, k, m, n, output_tokens=output_tokens, step_tokens=step_tokens))
 
 
 def largest_k_within(pieces: PromptPieces, k: int, m: int, budget: int) -> int | None:

@@ -263,6 +263,12 @@ class DragRunner(DragBase):
     whole_documents = False
     cost_params = ("k", "m")
 
+    @staticmethod
+    def estimate_effective(pieces: B.PromptPieces, k: int, m: int, n: int = 1, *,
+                           output_tokens: int = 32, step_tokens: int = 24) -> int:
+        """Effective context length of one sample: DRAG makes one call."""
+        return pieces.single_call(k, m)
+
     async def run(self, sample: Sample, ctx: RunContext) -> RunOutput:
         t0 = time.perf_counter()
         hits, demos, pieces = await self.plan(ctx, sample, self.k, self.m)

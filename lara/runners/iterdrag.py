@@ -41,6 +41,13 @@ class IterDragRunner(DragBase):
     whole_documents = False
     cost_params = ("k", "m", "n")
 
+    @staticmethod
+    def estimate_effective(pieces: B.PromptPieces, k: int, m: int, n: int = 1, *,
+                           output_tokens: int = 32, step_tokens: int = 24) -> int:
+        """Effective context length of one sample: n follow-up / intermediate-answer pairs on a
+        growing prompt, then the final answer (:func:`lara.runners.budget.iterdrag_tokens`)."""
+        return B.iterdrag_tokens(pieces.single_call(k, m), B.at(pieces.test_docs, k), n, output_tokens, step_tokens)
+
     def __init__(self, n: int = 5, output_tokens_estimate: int = 32, chain_k: int = 5, chain_n: int = 5,
                  **kwargs: Any) -> None:
         if n < 0 or chain_k < 0 or chain_n < 1:
