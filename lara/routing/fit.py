@@ -152,8 +152,9 @@ def _policy_dict(name: str, params: dict[str, Any], description: str, source: Ma
     }
 
 
-def fit_paper_policy(rows: list[Mapping[str, Any]], name: str = "default") -> dict[str, Any]:
-    """The shipped default: the LaRA paper's LC vs RAG figures copied into the policy."""
+def fit_paper_policy(rows: list[Mapping[str, Any]], name: str = "paper_table") -> dict[str, Any]:
+    """The ``paper_table`` policy (the default before the question router): the LaRA paper's LC vs RAG
+    figures copied into the policy."""
     models = paper_models(rows)
     params = {
         "length_buckets": PAPER_BUCKETS,
