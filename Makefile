@@ -4,8 +4,10 @@
 install:
 	./install.sh
 
+# The whole suite, then the type check of the package (mypy settings in pyproject.toml).
 test:
 	.venv/bin/python -m pytest -q -rs -p no:cacheprovider
+	.venv/bin/python -m mypy
 
 bench:
 	for f in benchmarks/*.py; do echo "== $$f"; .venv/bin/python $$f || exit 1; done

@@ -5,11 +5,18 @@ document (as the RAG runner does per document set), then do the same with llama-
 SentenceSplitter + BM25Retriever, installed only in ``benchmarks/.venv-peer`` (created here on first
 use), in the same run with the same cl100k implementation (bpe-openai). Prints ``speedup <ratio>``.
 (b) Dense: one fresh retriever per question of the chosen length's query files (the worst case, no
-per-run index reuse), all sharing one embedding store in a temporary cache dir; prints
-``embedded_per_unique`` (embeddings computed / unique chunk texts) and, with a new encoder over the
-same store (a second run), ``second_run_embedded``.
+per-run index reuse), all sharing one embedding store in a temporary cache dir. Chunks are embedded
+through encoder-sized windows (lara.retrievers.dense), so the unit embedded is a window: prints
+``windows_per_chunk`` (mean), ``embedded_per_unique`` (embeddings computed / unique window texts:
+1.00 means every window embedded once) and, with a new encoder over the same store (a second run),
+``second_run_embedded``.
+(c) ``--hit-rate 32k``: what windows change for dense retrieval. Over the location questions of that
+length whose reference answer occurs verbatim (case- and space-folded, final period dropped) in some
+chunk of their document, the share whose top-k dense hits include such an answer-bearing chunk, for
+``pooling`` truncate (the whole chunk as MiniLM reads it: its first 256 word pieces, the behaviour
+before windows), mean and max (the default). Prints ``hit_at_<k>_<pooling>``.
 
-    python benchmarks/retrieval.py [--dense-length 32k|128k|none] [--skip-peer]
+    python benchmarks/retrieval.py [--dense-length 32k|128k|none] [--skip-peer] [--hit-rate 32k|none]
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -135,9 +143,8 @@ def questions(length: str) -> list[str]:
     return names
 
 
-def bench_dense(length: str) -> None:
+def _chunks_by_document(length: str) -> tuple[dict[str, Any], list[str]]:
     from lara.retrievers.chunking import SentenceChunker
-    from lara.retrievers.dense import DenseRetriever, Encoder
     from lara.types import Document
 
     by_name = {p.name: p for p in lara_files((length,))}
@@ -145,22 +152,77 @@ def bench_dense(length: str) -> None:
     chunker = SentenceChunker(600, 100, "cl100k")
     chunks = {name: chunker.chunk(Document(name, by_name[name].read_text(encoding="utf-8")))
               for name in sorted(set(qs))}
-    unique = len({c.text for cs in chunks.values() for c in cs})
+    return chunks, qs
+
+
+def bench_dense(length: str) -> None:
+    from lara.retrievers.dense import DenseRetriever, Encoder
+
+    chunks, qs = _chunks_by_document(length)
     with tempfile.TemporaryDirectory() as tmp:
         store = str(Path(tmp) / "emb.sqlite")
         proto = DenseRetriever(cache_path=store)
+        texts = {c.text for cs in chunks.values() for c in cs}
+        windows = {w for t in texts for w in proto.encoder.windows(t)}
         t0 = time.perf_counter()
         for name in qs:  # a fresh index per question: only the embedding store prevents re-embedding
             proto.fresh().index(chunks[name])
         secs = time.perf_counter() - t0
         print(f"# dense ({length}): {len(qs)} questions over {len(chunks)} documents, "
-              f"{unique} unique chunks, computed {proto.computed}, served from cache "
-              f"{proto.from_cache}, {secs:.1f}s")
-        print(f"embedded_per_unique {proto.computed / unique:.2f}")
+              f"{len(texts)} unique chunks, {len(windows)} unique windows, computed {proto.computed}, "
+              f"served from cache {proto.from_cache}, {secs:.1f}s")
+        print(f"windows_per_chunk {sum(len(proto.encoder.windows(t)) for t in texts) / len(texts):.2f}")
+        print(f"embedded_per_unique {proto.computed / len(windows):.2f}")
         second = DenseRetriever(encoder=Encoder(cache_path=store))
         for cs in chunks.values():
             second.fresh().index(cs)
         print(f"second_run_embedded {second.computed}")
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.lower().split()).rstrip(".").strip()
+
+
+def bench_hit_rate(length: str, ks: tuple[int, ...] = (2, 5), max_docs: int | None = None) -> None:
+    """Answer-bearing chunk in the top-k dense hits, per pooling mode (see the module docstring);
+    ``max_docs``: only the questions of the first that many documents (sorted by name)."""
+    from lara.retrievers.dense import POOLINGS, DenseRetriever, Encoder
+
+    chunks, _ = _chunks_by_document(length)
+    cases = []
+    for qf in sorted((data_dir() / "query").glob(f"{length}_*_location.jsonl")):
+        with qf.open(encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                ref = _fold(str(row["answer"]))
+                doc = chunks.get(row["file"])
+                if doc is None or len(ref) < 3:
+                    continue
+                gold = {c.id for c in doc if ref in _fold(c.text)}
+                if gold:
+                    cases.append((row["file"], row["question"], gold))
+    if max_docs:
+        keep = sorted({c[0] for c in cases})[:max_docs]
+        cases = [c for c in cases if c[0] in keep]
+    print(f"# hit rate ({length} location): {len(cases)} questions over {len({c[0] for c in cases})} documents "
+          "whose answer occurs verbatim in a chunk")
+    with tempfile.TemporaryDirectory() as tmp:
+        encoder = Encoder(cache_path=str(Path(tmp) / "emb.sqlite"))
+        for pooling in POOLINGS:
+            hits = {k: 0 for k in ks}
+            by_doc: dict[str, Any] = {}
+            for name, question, gold in cases:
+                r = by_doc.get(name)
+                if r is None:
+                    r = by_doc[name] = DenseRetriever(pooling=pooling, encoder=encoder)
+                    r.index(chunks[name])
+                found = [h.chunk.id for h in r.search(question, max(ks))]
+                for k in ks:
+                    hits[k] += bool(gold & set(found[:k]))
+            for k in ks:
+                print(f"hit_at_{k}_{pooling} {hits[k] / len(cases):.3f}")
 
 
 def main() -> None:
@@ -168,10 +230,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dense-length", default="32k", help="32k, 128k or none")
     ap.add_argument("--skip-peer", action="store_true", help="do not run llama-index")
+    ap.add_argument("--hit-rate", default="none", help="32k, 128k or none: dense hit rate per pooling mode")
+    ap.add_argument("--only-hit-rate", action="store_true", help="skip (a) and (b)")
+    ap.add_argument("--hit-rate-docs", type=int, default=None, help="limit (c) to the first N documents")
     args = ap.parse_args()
-    bench_bm25(args.skip_peer)
-    if args.dense_length != "none":
-        bench_dense(args.dense_length)
+    if not args.only_hit_rate:
+        bench_bm25(args.skip_peer)
+        if args.dense_length != "none":
+            bench_dense(args.dense_length)
+    if args.hit_rate != "none":
+        bench_hit_rate(args.hit_rate, max_docs=args.hit_rate_docs)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,17 @@
-"""Sweep rerun cost: a 3x3x2 (k, m, n) IterDRAG grid on a small synthetic task over the loopback
-server (50 ms per call, like a fast model). The second invocation must make 0 model calls (engine
-resume + response cache) and take under 5% of the first one's time.
+"""Sweep throughput and rerun cost: a 3x3x2 (k, m, n) IterDRAG grid on a small synthetic task over the
+loopback server (50 ms per call, like a fast model; 8 connections).
 
-Prints ``first_s``, ``second_s``, ``first_calls``, ``second_calls`` and ``ratio <second/first>``.
+First pass: every configuration's samples go through one dispatcher sharing the 8 connections.
+``utilisation`` = ideal time (calls x 50 ms / 8 connections) / the request phase (first request's
+arrival to the last response, at the server); ``utilisation_whole_pass`` divides by the whole
+``run_sweep`` call instead (estimation, preparing 18 runs, writing). Target: utilisation >= 0.8.
+
+Reruns must make 0 model calls and cost under 5% of the first pass, measured on two paths:
+``resume`` reruns into the same results folder (the engine finds every sample written);
+``cache`` reruns into a fresh folder with the same response cache (every call is a cache hit).
+
+Prints ``first_s``, ``first_calls``, ``ideal_s``, ``request_phase_s``, ``utilisation``,
+``utilisation_whole_pass``, then ``<path>_s``, ``<path>_calls``, ``<path>_ratio`` for both paths.
 """
 
 from __future__ import annotations
@@ -17,18 +26,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lara.allocation.sweep import run_sweep  # noqa: E402
-from lara.runners.iterdrag import DECIDE, FORCE, INTERMEDIATE  # noqa: E402
 from lara.testing.openai_server import LoopbackServer  # noqa: E402
+from lara.testing.responders import iterdrag_responder  # noqa: E402
 
-
-def responder(messages, request):  # noqa: ANN001, ANN201
-    last = messages[-1]["content"]
-    if last.endswith(INTERMEDIATE):
-        return "Intermediate answer: the vault code"
-    if last.endswith(FORCE) or last.count("Follow up:") > 2:
-        return "So the final answer is: 1234"
-    assert last.endswith(DECIDE)
-    return "Follow up: What is the access code?"
+LATENCY_S = 0.05
+CONNECTIONS = 8
 
 
 def main() -> None:
@@ -39,23 +41,32 @@ def main() -> None:
                       budgets=[1_000_000], model="openai:loopback",
                       task_params={"lengths": [400], "n_docs": 3, "categories": ["location", "reasoning"]},
                       runner_params={"chunk_size": 60, "chunk_overlap": 0, "tokenizer": "words"},
-                      output_root=Path(tmp) / "results", max_connections=8)
-        with LoopbackServer(responder=responder, latency_s=0.05, separate_process=True) as srv:
+                      max_connections=CONNECTIONS)
+        with LoopbackServer(responder=iterdrag_responder, latency_s=LATENCY_S, separate_process=True) as srv:
             kwargs["model_params"] = {"base_url": srv.base_url}
-            times, calls = [], []
-            for _ in range(2):
+            figures = {}
+            for name, root in (("first", "results"), ("resume", "results"), ("cache", "results-fresh")):
                 before = srv.stats()["request_count"]
                 t0 = time.perf_counter()
-                res = run_sweep(**kwargs)
-                times.append(time.perf_counter() - t0)
-                calls.append(srv.stats()["request_count"] - before)
-        configs = len(res.runs)
-    print(f"sweep_configs {configs}")
-    print(f"first_s {times[0]:.3f}")
-    print(f"second_s {times[1]:.3f}")
-    print(f"first_calls {calls[0]}")
-    print(f"second_calls {calls[1]}")
-    print(f"ratio {times[1] / times[0]:.4f}")
+                res = run_sweep(output_root=Path(tmp) / root, **kwargs)
+                figures[name] = (time.perf_counter() - t0, srv.stats()["request_count"] - before)
+                if name == "first":
+                    stats = srv.stats()
+                    phase = stats["last_done"] - stats["first_arrival"]
+    first_s, calls = figures["first"]
+    ideal = calls * LATENCY_S / CONNECTIONS
+    print(f"sweep_configs {len(res.runs)}")
+    print(f"first_s {first_s:.3f}")
+    print(f"first_calls {calls}")
+    print(f"ideal_s {ideal:.3f}")
+    print(f"request_phase_s {phase:.3f}")
+    print(f"utilisation {ideal / phase:.2f}")
+    print(f"utilisation_whole_pass {ideal / first_s:.2f}")
+    for name in ("resume", "cache"):
+        s, c = figures[name]
+        print(f"{name}_s {s:.3f}")
+        print(f"{name}_calls {c}")
+        print(f"{name}_ratio {s / first_s:.4f}")
 
 
 if __name__ == "__main__":

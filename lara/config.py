@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from lara.errors import ConfigError
 from lara.types import GenerateConfig, to_dict
 
 PRESET_KINDS = ("tasks", "runners", "retrievers")
@@ -26,12 +27,13 @@ PRESET_KINDS = ("tasks", "runners", "retrievers")
 NON_SEMANTIC = {
     "max_connections", "timeout_s", "log_prompts", "output_dir", "progress",
     "max_retries", "backoff_base_s", "max_backoff_s", "max_retry_after_s", "api_key_env",
-    "cooldown_s", "replica_retries", "max_failovers",
+    "cooldown_s", "replica_retries", "max_failovers", "max_response_bytes",
 }
 SECRET_KEY_RE = re.compile(r"(api[_-]?key|secret|password|authorization|^token$|_token$)", re.I)
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class PresetError(ValueError):
+class PresetError(ConfigError):
     """A preset that is missing or malformed; the message names the file."""
 
 
@@ -45,10 +47,16 @@ def short_hash(obj: Any, n: int = 12) -> str:
 
 
 def scrub_secrets(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop anything that looks like a credential before it reaches run.json or a record."""
+    """Drop anything that looks like a credential before it reaches run.json or a record.
+
+    ``*_env`` keys (``api_key_env``) name the variable a key is read from, not the key: they are
+    kept when their value is a variable name, so a resumed run reads the same variable instead of
+    falling back to $OPENAI_API_KEY (and sending that key to another provider)."""
     out: dict[str, Any] = {}
     for k, v in params.items():
-        if SECRET_KEY_RE.search(str(k)):
+        if SECRET_KEY_RE.search(str(k)) and not (
+            str(k).endswith("_env") and isinstance(v, str) and ENV_NAME_RE.match(v)
+        ):
             continue
         out[k] = scrub_secrets(v) if isinstance(v, Mapping) else v
     return out
@@ -96,9 +104,8 @@ class RunSpec:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "RunSpec":
         d = dict(d)
-        d["generation"] = GenerateConfig(
-            **{k: (tuple(v) if k == "stop" else v) for k, v in d.get("generation", {}).items()}
-        )
+        gen: dict[str, Any] = {k: (tuple(v) if k == "stop" else v) for k, v in d.get("generation", {}).items()}
+        d["generation"] = GenerateConfig(**gen)
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -125,14 +132,7 @@ def load_preset(kind: str, name: str) -> dict[str, Any] | None:
     path = Path(name) if name.endswith(".yaml") else list_presets(kind).get(name)
     if path is None or not path.exists():
         return None
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise PresetError(f"malformed preset {where}: {exc}") from exc
+    data = load_yaml_file(path, "preset")
     if not isinstance(data, dict):
         raise PresetError(f"malformed preset {path}: expected a mapping at top level")
     key = kind[:-1]  # tasks -> task
@@ -148,14 +148,62 @@ def load_preset(kind: str, name: str) -> dict[str, Any] | None:
 
 def parse_kv(items: list[str] | None) -> dict[str, Any]:
     """Parse ``key=value`` CLI overrides; values are YAML scalars (numbers, booleans, lists)."""
+    return {k: load_yaml(v, f"--param {k}") for k, v in parse_kv_text(items).items()}
+
+
+MAX_YAML_BYTES = 1 << 20  # presets are a few hundred bytes; no legitimate one comes near this
+
+
+def load_yaml(text: str, where: str) -> Any:
+    """YAML as ``safe_load`` reads it, minus aliases: ``*ref`` is refused where it appears.
+
+    Why: an alias bomb (nested anchors referenced many times) is a few lines of YAML that expand
+    into gigabytes once anything walks the result (a preset ran for over 60 s at 690 MB and
+    growing). Presets have no need for aliases, so refusing them removes the attack outright
+    instead of guessing a size cap; oversized text is refused too.
+    """
     import yaml
 
-    out: dict[str, Any] = {}
+    if len(text) > MAX_YAML_BYTES:
+        raise PresetError(f"{where}: {len(text)} characters of YAML (more than {MAX_YAML_BYTES}); refusing to parse")
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise PresetError(
+                    f"{where}:{event.start_mark.line + 1}: YAML alias *{event.anchor} refused "
+                    "(aliases can expand exponentially; write the value out instead)"
+                )
+            return super().compose_node(parent, index)
+
+    try:
+        return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"{where}:{mark.line + 1}" if mark else where
+        raise PresetError(f"malformed YAML {at}: {exc}") from exc
+
+
+def load_yaml_file(path: Path, what: str = "YAML file") -> Any:
+    """:func:`load_yaml` of a file; a byte that is not UTF-8 is named by line."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise PresetError(f"{path}:{line}: {what} is not UTF-8 (byte 0x{raw[exc.start]:02x})") from None
+    return load_yaml(text, str(path))
+
+
+def parse_kv_text(items: list[str] | None, option: str = "key=value") -> dict[str, str]:
+    """``key=value`` CLI overrides as text; :func:`resolve_spec` converts them by declared type."""
+    out: dict[str, str] = {}
     for item in items or []:
-        if "=" not in item:
-            raise ValueError(f"expected key=value, got {item!r}")
+        if "=" not in item or not item.split("=", 1)[0].strip():
+            raise ConfigError(f"{option}: expected key=value, got {item!r}")
         k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
+        out[k.strip()] = v
     return out
 
 
@@ -183,35 +231,89 @@ def resolve_spec(
     generation: Mapping[str, Any] | None = None,
     limit: int | None = None,
 ) -> RunSpec:
-    """Build a RunSpec from preset or registered names plus CLI overrides (overrides win)."""
+    """Build a RunSpec from preset or registered names plus overrides (overrides win).
+
+    Every parameter is checked against what its component declares (unknown key -> ConfigError
+    listing the valid ones), and override values given as text (from the command line) are
+    converted to the declared types, before anything runs.
+    """
     from lara import registry
+    from lara.backends.base import parse_model
+    from lara.backends.retry import RETRY_PARAM_NAMES
+    from lara.params import check_params
 
     tp = load_preset("tasks", task)
     if tp is None:
-        registry.tasks.get(task)  # raises with the valid names
+        _known("tasks", task, registry.tasks)
         tp = {"task": task, "params": {}}
     rp = load_preset("runners", runner)
     if rp is None:
-        try:
-            registry.runners.get(runner)
-        except KeyError as exc:
-            presets = ", ".join(sorted(list_presets("runners")))
-            raise KeyError(f"{exc} (presets: {presets})") from None
+        _known("runners", runner, registry.runners)
         rp = {"runner": runner, "params": {}}
+    task_name, runner_name = tp["task"], rp["runner"]
+    tfactory, rfactory = registry.tasks.get(task_name), registry.runners.get(runner_name)
+    t_over = check_params("task", task_name, tfactory, task_params or {}, convert=True)
+    r_over = check_params("runner", runner_name, rfactory, runner_params or {}, convert=True)
+    tparams = check_params("task", task_name, tfactory, {**tp["params"], **t_over})
+    rparams = check_params("runner", runner_name, rfactory, {**rp["params"], **r_over})
+    backend_name = parse_model(model)[0]
+    bfactory = registry.backends.get(backend_name)
+    mp = dict(model_params or {})
+    retry_part = {k: mp.pop(k) for k in list(mp) if k in RETRY_PARAM_NAMES}
+    replicas: dict[str, Any] = {}
+    if isinstance(mp.get("base_url"), (list, tuple)):
+        replicas = {k: mp.pop(k) for k in ("base_url", "cooldown_s", "replica_retries", "max_failovers") if k in mp}
+    mparams = {**check_params("backend", backend_name, bfactory, mp, convert=True), **replicas,
+               **{k: _retry_value(k, v) for k, v in retry_part.items()}}
+    scorer_name = scorer or tp.get("scorer") or tfactory.default_scorer  # type: ignore[attr-defined]
+    sfactory = registry.scorers.get(scorer_name)
+    s_over = check_params("scorer", scorer_name, sfactory, scorer_params or {}, convert=True)
+    sparams = check_params("scorer", scorer_name, sfactory, {**(tp.get("scorer_params") or {}), **s_over})
     gen_kwargs = {**(tp.get("generation") or {}), **(rp.get("generation") or {}), **(generation or {})}
     if "stop" in gen_kwargs:
         gen_kwargs["stop"] = tuple(gen_kwargs["stop"])
+    try:
+        gen = GenerateConfig(**gen_kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"generation settings: {exc}") from None
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit}")
     return RunSpec(
-        task=tp["task"],
-        runner=rp["runner"],
+        task=task_name,
+        runner=runner_name,
         model=model,
-        task_params={**tp["params"], **(task_params or {})},
-        runner_params={**rp["params"], **(runner_params or {})},
-        model_params=dict(model_params or {}),
+        task_params=tparams,
+        runner_params=rparams,
+        model_params=mparams,
         scorer=scorer or tp.get("scorer"),
-        scorer_params={**(tp.get("scorer_params") or {}), **(scorer_params or {})},
-        generation=GenerateConfig(**gen_kwargs),
+        scorer_params=sparams,
+        generation=gen,
         limit=limit,
         task_preset=task if tp.get("_path") else None,
         runner_preset=runner if rp.get("_path") else None,
     )
+
+
+def _known(kind: str, name: str, reg: Any) -> None:
+    """Raise UnknownNameError naming the presets and registered names of ``kind`` (with a did-you-mean)."""
+    if name in reg:
+        return
+    from lara.registry import UnknownNameError
+    from lara.vocabulary import did_you_mean
+
+    presets = sorted(list_presets(kind))
+    names = sorted(set(presets) | set(reg.names()))
+    raise UnknownNameError(
+        f"unknown {kind[:-1]} {name!r}{did_you_mean(name, names)}; valid: presets {', '.join(presets)}; "
+        f"registered {', '.join(reg.names())}"
+    )
+
+
+def _retry_value(key: str, value: Any) -> Any:
+    """Retry settings from the command line are numbers."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return int(value) if key == "max_retries" else float(value)
+    except ValueError:
+        raise ConfigError(f"model parameter {key}={value!r}: expected a number") from None

@@ -35,6 +35,10 @@ class DataError(LaraError, ValueError):
     exit_code = 2
 
 
+class MissingDataError(DataError, FileNotFoundError):
+    """A data file or folder that does not exist (also a FileNotFoundError for older callers)."""
+
+
 class BackendError(LaraError, RuntimeError):
     """A model call that failed for good (after retries). ``retries`` is how many were made; ``kind``
     classifies it (``connection``, ``timeout``, ``rate_limit``, ``server_error``, ``bad_response``...)."""

@@ -6,24 +6,26 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-
-class DataError(ValueError):
-    """Malformed input data; the message names file and line."""
+from lara.errors import DataError, MissingDataError  # noqa: F401 - re-exported for loaders
 
 
 def read_jsonl(path: str | Path, what: str = "data file") -> Iterator[tuple[int, dict[str, Any]]]:
     """(1-based line number, object) for every non-blank line, parsed one line at a time.
 
-    A missing file raises FileNotFoundError naming ``what`` and the path; a malformed line or a
-    line that is not a JSON object raises DataError naming ``path:line``.
+    A missing file raises DataError (also a FileNotFoundError) naming ``what`` and the path; a
+    malformed line or a line that is not a JSON object raises DataError naming ``path:line``.
     """
     path = Path(path)
     try:
-        fh = path.open(encoding="utf-8")
+        fh = path.open("rb")  # decoded line by line, so a bad byte is named by its line
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{what} not found: {path}") from exc
+        raise MissingDataError(f"{what} not found: {path}") from exc
     with fh:
-        for lineno, line in enumerate(fh, 1):
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: {what} is not UTF-8 (byte 0x{raw[exc.start]:02x})") from None
             if not line.strip():
                 continue
             try:

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from lara.errors import ConfigError
 from lara.scheduling import document_key, stable_hash
 from lara.types import Sample
 
@@ -26,7 +27,7 @@ Shard = tuple[int, int]
 _SHARD_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
 
-class MergeError(ValueError):
+class MergeError(ConfigError):
     """Run folders that cannot be merged (different specs, no records)."""
 
 
@@ -74,6 +75,7 @@ def merge_runs(run_dirs: Sequence[Path | str], out_dir: Path | str) -> dict[str,
     spec hash. The merged folder is written through temporary files and renamed into place.
     """
     from lara.results import store
+    from lara.results.collect import read_run
     from lara.results.summary import summarize
 
     out = Path(out_dir)
@@ -85,7 +87,7 @@ def merge_runs(run_dirs: Sequence[Path | str], out_dir: Path | str) -> dict[str,
         if not (d / store.SAMPLES).exists():
             raise MergeError(f"{d}: not a run folder (no {store.SAMPLES})")
         infos.append((d, store.read_run_json(d)))
-    hashes = {info.get("spec_hash") for _, info in infos if info.get("spec_hash")}
+    hashes: set[str | None] = {info.get("spec_hash") for _, info in infos if info.get("spec_hash")}
     records: dict[str, dict[str, Any]] = {}
     for d, _ in infos:
         for rec in store.read_records(d / store.SAMPLES):
@@ -94,7 +96,7 @@ def merge_runs(run_dirs: Sequence[Path | str], out_dir: Path | str) -> dict[str,
             records[sid] = _prefer(records[sid], rec) if sid in records else rec
     hashes.discard(None)
     if len(hashes) > 1:
-        raise MergeError(f"run folders have different spec hashes {sorted(hashes)}: not shards of one run")
+        raise MergeError(f"run folders have different spec hashes {sorted(map(str, hashes))}: not shards of one run")
     if not records:
         raise MergeError("no records to merge")
 
@@ -113,7 +115,7 @@ def merge_runs(run_dirs: Sequence[Path | str], out_dir: Path | str) -> dict[str,
     run_info = {k: v for k, v in base.items() if k != "shard"}
     run_info.update({"merged_from": merged_from, "merged_shards": [list(s) for s in shards]})
     store.write_json_atomic(out / store.RUN_JSON, run_info)
-    summary = summarize(store.read_records(out / store.SAMPLES), expected=expected)
+    summary = summarize(read_run(out).records, expected=expected)
     summary["run_id"] = base.get("run_id")
     store.write_json_atomic(out / store.SUMMARY_JSON, summary)
     return summary

@@ -24,6 +24,9 @@ from typing import Any, Sequence
 
 CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
 CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+# o200k_base (GPT-4o and later): bpe-openai ships it too; the sha256 is the one tiktoken pins.
+O200K_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
+_SHA256 = {"cl100k_base": CL100K_SHA256, "o200k_base": O200K_SHA256}
 
 
 def _sanitize(text: str) -> str:
@@ -43,9 +46,10 @@ class Cl100k:
     """
 
     name = "cl100k"
+    encoding = "cl100k_base"
 
     def __init__(self) -> None:
-        self._bpe = _load_bindings().tokenizer_for_encoding("cl100k_base")
+        self._bpe = _load_bindings().tokenizer_for_encoding(self.encoding)
 
     def encode(self, text: str) -> list[int]:
         return list(self._bpe.encode(_sanitize(text)))
@@ -71,8 +75,15 @@ class Cl100k:
         try:
             return self._bpe.decode(ids)
         except ValueError:  # a cut inside a multi-byte character
-            table = _byte_table()
+            table = _byte_table(self.encoding)
             return b"".join(table[i] for i in ids).decode("utf-8", errors="replace")
+
+
+class O200k(Cl100k):
+    """o200k_base, the encoding of GPT-4o and later OpenAI models (same interface, offline)."""
+
+    name = "o200k"
+    encoding = "o200k_base"
 
 
 SPECIAL_TOKENS = {
@@ -82,6 +93,7 @@ SPECIAL_TOKENS = {
     "<|fim_suffix|>": 100260,
     "<|endofprompt|>": 100276,
 }
+_SPECIALS = {"cl100k_base": SPECIAL_TOKENS, "o200k_base": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018}}
 
 
 def _package_dir() -> Path:
@@ -109,23 +121,24 @@ def _load_bindings() -> Any:
         return _bindings
 
 
-def _ranks_blob() -> bytes:
-    """The bundled cl100k_base.tiktoken file (sha256-checked against tiktoken's pin)."""
-    data = gzip.decompress((_package_dir() / "data" / "cl100k_base.tiktoken.gz").read_bytes())
-    if hashlib.sha256(data).hexdigest() != CL100K_SHA256:
-        raise RuntimeError("bundled cl100k_base data does not match tiktoken's pinned sha256")
+def _ranks_blob(encoding: str = "cl100k_base") -> bytes:
+    """The bundled ``<encoding>.tiktoken`` file (sha256-checked against tiktoken's pin)."""
+    data = gzip.decompress((_package_dir() / "data" / f"{encoding}.tiktoken.gz").read_bytes())
+    if hashlib.sha256(data).hexdigest() != _SHA256[encoding]:
+        raise RuntimeError(f"bundled {encoding} data does not match tiktoken's pinned sha256")
     return data
 
 
-@functools.lru_cache(maxsize=1)
-def _byte_table() -> list[bytes]:
-    table = [b""] * (max(SPECIAL_TOKENS.values()) + 1)
-    for line in _ranks_blob().splitlines():
+@functools.lru_cache(maxsize=2)
+def _byte_table(encoding: str = "cl100k_base") -> list[bytes]:
+    specials = _SPECIALS[encoding]
+    table = [b""] * (max(specials.values()) + 1)
+    for line in _ranks_blob(encoding).splitlines():
         if line:
-            tok, rank = line.split()
-            table[int(rank)] = base64.b64decode(tok)
-    for tok, rank in SPECIAL_TOKENS.items():
-        table[rank] = tok.encode("utf-8")
+            piece, rank = line.split()
+            table[int(rank)] = base64.b64decode(piece)
+    for special, special_rank in specials.items():
+        table[special_rank] = special.encode("utf-8")
     return table
 
 
@@ -133,6 +146,12 @@ def _byte_table() -> list[bytes]:
 def cl100k() -> Cl100k:
     """The shared offline cl100k tokenizer (stateless, safe to share across tasks/threads)."""
     return Cl100k()
+
+
+@functools.lru_cache(maxsize=1)
+def o200k() -> O200k:
+    """The shared offline o200k tokenizer (GPT-4o family)."""
+    return O200k()
 
 
 def seed_tiktoken_cache(cache_dir: str | Path | None = None) -> Path:

@@ -2,8 +2,8 @@
 
 Truncation applies to the *context only*, after reserving the generation budget and the tokens of
 the rest of the prompt, and is always reported (LongBench/HELMET style middle truncation by
-default). Tokenizers: ``cl100k`` (tiktoken, offline via the ``bpe-openai`` package, see
-:mod:`lara.tokenizers_cl100k`), ``hf:<path>`` (a local Hugging Face tokenizer), and ``words``
+default). Tokenizers: ``cl100k`` and ``o200k`` (tiktoken's encodings, offline via the
+``bpe-openai`` package, see :mod:`lara.tokenizers_cl100k`), ``hf:<path>`` (a local Hugging Face tokenizer), and ``words``
 (a dependency-free approximation for tests and quick estimates).
 """
 
@@ -13,6 +13,7 @@ import functools
 import re
 from typing import Protocol, Sequence
 
+from lara.errors import DataError
 from lara.types import TruncationReport
 
 POLICIES = ("middle", "left", "right", "skip", "error")
@@ -28,7 +29,7 @@ class Tokenizer(Protocol):
     def count(self, text: str) -> int: ...
 
 
-class ContextTooLong(ValueError):
+class ContextTooLong(DataError):
     """Raised by the ``error`` policy."""
 
 
@@ -92,11 +93,15 @@ def get_tokenizer(name: str = "cl100k") -> Tokenizer:
         from lara.tokenizers_cl100k import cl100k
 
         return cl100k()
+    if name in ("o200k", "o200k_base"):
+        from lara.tokenizers_cl100k import o200k
+
+        return o200k()
     if name.startswith("hf:"):
         from transformers import AutoTokenizer
 
         return HFTokenizer(AutoTokenizer.from_pretrained(name[3:]), name)
-    raise ValueError(f"unknown tokenizer {name!r}; valid: cl100k, words, hf:<path>")
+    raise ValueError(f"unknown tokenizer {name!r}; valid: cl100k, o200k, words, hf:<path>")
 
 
 def truncate_tokens(

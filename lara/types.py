@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections import abc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
+
+from lara.errors import MissingDataError
 
 ScoreStatus = Literal["ok", "unparsed", "error", "skipped"]
 ContextMode = Literal["long_context", "rag", "none"]
@@ -22,11 +25,16 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
+_SCALARS = (str, int, float, type(None))
+
+
 def to_dict(obj: Any) -> Any:
     """Recursively convert records (dataclasses, tuples, mappings) to JSON-ready values."""
+    if isinstance(obj, _SCALARS):  # most leaves: checked first, this is on the per-sample path
+        return obj
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {name: to_dict(getattr(obj, name)) for name in _field_names(type(obj))}
-    if isinstance(obj, Mapping):
+    if isinstance(obj, abc.Mapping):
         return {str(k): to_dict(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
@@ -53,7 +61,7 @@ class Document:
         try:
             return Path(self.path).read_text(encoding="utf-8")
         except FileNotFoundError as exc:
-            raise FileNotFoundError(f"document {self.id!r}: file not found: {self.path}") from exc
+            raise MissingDataError(f"document {self.id!r}: file not found: {self.path}") from exc
 
 
 @dataclass(frozen=True)

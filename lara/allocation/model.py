@@ -7,11 +7,15 @@ P is performance z-normalised per task (and metric), i = (i_doc, i_shot, 0) the 
 informativeness of one document / one demonstration (i_doc = P(k=1,m=0) - P(k=0,m=0), i_shot =
 P(k=0,m=1) - P(k=0,m=0), on the same normalised scale), b_n is fixed to 0, so the linear part has
 six parameters fitted by OLS on sigma^-1 of the normalised performance; then sigma's four
-parameters are refitted on (linear prediction, observed) with ``scipy.optimize.curve_fit``.
+parameters are refitted on (linear prediction, observed) with ``scipy.optimize.curve_fit`` (the
+``analysis`` extra; ``refit_sigma=False`` keeps the paper's sigma without scipy).
+Informativeness is read from DRAG runs only: they make one call, so P(k=1, m=0) is the value of one
+document; an IterDRAG run with n = 1 has the same (k, m, n) but makes several calls and must not
+stand in for it (observations carry their runner for that reason).
 Columns that the data cannot identify (n constant, one task so i constant) are dropped and their
 coefficients reported as 0 with a note. The paper's Gemini-1.5-Flash fit is the ``paper`` preset:
-a, b, c come from lara.routing.allocation (one source of truth); sigma's constants are defined
-here and checked against the routing copy by a test.
+a, b, c and sigma come from lara.routing.allocation (one source of truth). ``fitted_document``
+writes the fitted-parameters JSON that ``lara.routing.allocation.load_fitted`` reads.
 """
 
 from __future__ import annotations
@@ -19,15 +23,20 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from lara.routing.allocation import GEMINI_15_FLASH, PAPER_SIGMA
+from lara.errors import ConfigError
+from lara.routing.allocation import FITTED_FORMAT, FITTED_VERSION, GEMINI_15_FLASH, PAPER_SIGMA, fitted_from_dict
+from lara.errors import MissingDataError
 
 log = logging.getLogger(__name__)
 
 EPS = 0.01
+
+
+SINGLE_CALL_RUNNERS = ("drag",)  # informativeness comes from these only
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,7 @@ class Observation:
     m: int
     n: int
     performance: float
+    runner: str = "drag"  # drag: one call; iterdrag: several calls even with n = 1
 
 
 @dataclass(frozen=True)
@@ -53,22 +63,27 @@ class AllocationParams:
     notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["informativeness"] = {k: list(v) for k, v in self.informativeness.items()}
-        d["normalization"] = {k: list(v) for k, v in self.normalization.items()}
-        return d
+        """The fitted-parameters document without provenance (see :func:`fitted_document`)."""
+        return fitted_document(self)
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "AllocationParams":
-        return cls(a=tuple(d["a"]), b=tuple(d["b"]), c=float(d["c"]), sigma=tuple(d.get("sigma", PAPER_SIGMA)),
-                   name=d.get("name", ""), r2=d.get("r2"), mse=d.get("mse"),
-                   informativeness={k: tuple(v) for k, v in (d.get("informativeness") or {}).items()},
-                   normalization={k: tuple(v) for k, v in (d.get("normalization") or {}).items()},
-                   notes=tuple(d.get("notes", ())))  # type: ignore[arg-type]
+    def from_json(cls, d: Mapping[str, Any], origin: str = "<dict>") -> "AllocationParams":
+        if "format" not in d:  # files written before the format tag: flat a, b, c, sigma
+            return cls(a=tuple(d["a"]), b=tuple(d["b"]), c=float(d["c"]), sigma=tuple(d.get("sigma", PAPER_SIGMA)),
+                       name=d.get("name", ""), r2=d.get("r2"), mse=d.get("mse"),
+                       informativeness={k: tuple(v) for k, v in (d.get("informativeness") or {}).items()},
+                       normalization={k: tuple(v) for k, v in (d.get("normalization") or {}).items()},
+                       notes=tuple(d.get("notes", ())))  # type: ignore[arg-type]
+        f = fitted_from_dict(d, origin)  # validates
+        fit_info = dict(d.get("fit") or {})
+        norm = {t: (float(v["mean"]), float(v["std"])) for t, v in (d.get("normalization") or {}).items()}
+        return cls(a=f.a, b=(*f.b, 0.0), c=f.c, sigma=f.sigma, name=f.name, r2=fit_info.get("r2"),
+                   mse=fit_info.get("mse"), informativeness=dict(f.informativeness), normalization=norm,
+                   notes=tuple(fit_info.get("notes", ())))
 
 
-PAPER = AllocationParams(a=tuple(GEMINI_15_FLASH.a), b=(*GEMINI_15_FLASH.b, 0.0), c=GEMINI_15_FLASH.c,
-                         sigma=PAPER_SIGMA, name="paper: gemini-1.5-flash (Yue et al. 2025)", r2=0.903, mse=0.085)
+PAPER = AllocationParams(a=GEMINI_15_FLASH.a, b=(*GEMINI_15_FLASH.b, 0.0), c=GEMINI_15_FLASH.c,
+                         sigma=GEMINI_15_FLASH.sigma, name="paper: gemini-1.5-flash (Yue et al. 2025)", r2=0.903, mse=0.085)
 PRESETS = {"paper": PAPER, "gemini-1.5-flash": PAPER}
 
 
@@ -77,12 +92,43 @@ def load_params(name_or_path: str | Path) -> AllocationParams:
         return PRESETS[str(name_or_path)]
     p = Path(name_or_path)
     if not p.exists():
-        raise FileNotFoundError(f"no allocation preset or file {name_or_path!r} (presets: {', '.join(PRESETS)})")
-    return AllocationParams.from_json(json.loads(p.read_text(encoding="utf-8")))
+        raise MissingDataError(f"no allocation preset or file {name_or_path!r} (presets: {', '.join(PRESETS)})")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"invalid JSON: {exc}", where=str(p)) from exc
+    return AllocationParams.from_json(data, str(p))
 
 
-def save_params(params: AllocationParams, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(params.to_json(), indent=2) + "\n", encoding="utf-8")
+def save_params(params: AllocationParams, path: str | Path, document: Mapping[str, Any] | None = None) -> None:
+    Path(path).write_text(json.dumps(document or params.to_json(), indent=2) + "\n", encoding="utf-8")
+
+
+def fitted_document(params: AllocationParams, *, model: str | None = None, sigma_source: str = "fitted",
+                    grids: Mapping[str, Sequence[int]] | None = None, n_observations: int | None = None,
+                    source_runs: Sequence[Mapping[str, Any]] = (),
+                    informativeness_source: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The fitted-parameters JSON (format ``lara.allocation.fitted``): all four constants a, b, c,
+    sigma (and whether sigma was fitted or the paper's), i_doc / i_shot per task, the grids, the fit
+    quality and the runs it came from. ``lara.routing.allocation.load_fitted`` reads it."""
+    src = dict(informativeness_source or {})
+    return {
+        "format": FITTED_FORMAT,
+        "format_version": FITTED_VERSION,
+        "name": params.name,
+        "model": model,
+        "a": list(params.a),
+        "b": list(params.b),
+        "c": params.c,
+        "sigma": list(params.sigma),
+        "constants_source": {"a": "fitted", "b": "fitted", "c": "fitted", "sigma": sigma_source},
+        "informativeness": {t: {"i_doc": v[0], "i_shot": v[1], "source": src.get(t, "given")}
+                            for t, v in sorted(params.informativeness.items())},
+        "normalization": {t: {"mean": v[0], "std": v[1]} for t, v in sorted(params.normalization.items())},
+        "grids": {k: sorted(set(int(x) for x in v)) for k, v in (grids or {}).items()},
+        "fit": {"r2": params.r2, "mse": params.mse, "n_observations": n_observations, "notes": list(params.notes)},
+        "source_runs": [dict(r) for r in source_runs],
+    }
 
 
 # -- sigma ------------------------------------------------------------------------------------
@@ -138,14 +184,25 @@ def normalize(obs: Sequence[Observation]) -> tuple[list[float], dict[str, tuple[
     return [(o.performance - stats[o.task][0]) / stats[o.task][1] for o in obs], stats
 
 
-def informativeness(obs: Sequence[Observation], values: Sequence[float]) -> dict[str, tuple[float, float]]:
-    """(i_doc, i_shot) per task from its (k,m) = (1,0), (0,1), (0,0) single-call (n=1) runs; 0 if missing."""
+def informativeness(obs: Sequence[Observation], values: Sequence[float],
+                    notes: list[str] | None = None) -> dict[str, tuple[float, float]]:
+    """(i_doc, i_shot) per task from its single-call DRAG runs at (k, m) = (1, 0), (0, 1), (0, 0)
+    (several runs of a point are averaged); a missing point sets its term to 0 with a note. IterDRAG
+    runs never count, whatever their n (several calls per example)."""
     out = {}
-    for t in {o.task for o in obs}:
-        at = {(o.k, o.m): v for o, v in zip(obs, values) if o.task == t and o.n == 1}
+    for t in sorted({o.task for o in obs}):
+        groups: dict[tuple[int, int], list[float]] = {}
+        for o, v in zip(obs, values):
+            if o.task == t and o.runner in SINGLE_CALL_RUNNERS and o.n == 1 and (o.k, o.m) in ((0, 0), (1, 0), (0, 1)):
+                groups.setdefault((o.k, o.m), []).append(float(v))
+        at = {km: sum(vs) / len(vs) for km, vs in groups.items()}
         base = at.get((0, 0))
-        if base is None:
-            log.warning("task %s: no k=0,m=0 run; informativeness set to 0", t)
+        missing = [f"k={k},m={m}" for k, m in ((0, 0), (1, 0), (0, 1)) if (k, m) not in at]
+        if missing:
+            msg = f"task {t}: no single-call DRAG run at {', '.join(missing)}; the matching informativeness is 0"
+            log.warning(msg)
+            if notes is not None:
+                notes.append(msg)
         i_doc = at[(1, 0)] - base if base is not None and (1, 0) in at else 0.0
         i_shot = at[(0, 1)] - base if base is not None and (0, 1) in at else 0.0
         out[t] = (float(i_doc), float(i_shot))
@@ -169,24 +226,25 @@ def fit(obs: Sequence[Observation], *, normalized: bool = False, sigma0: Sequenc
 
     if len(obs) < 3:
         raise ValueError(f"need at least 3 observations to fit, got {len(obs)}")
+    stats: dict[str, tuple[float, float]] = {}
     if normalized:
-        y, stats = [o.performance for o in obs], {}
+        perf: list[float] = [o.performance for o in obs]
     else:
-        y, stats = normalize(obs)
-    info = dict(informativeness_override or informativeness(obs, y))
+        perf, stats = normalize(obs)
+    notes: list[str] = []
+    info = dict(informativeness_override or informativeness(obs, perf, notes))
     idoc = np.array([info.get(o.task, (0.0, 0.0))[0] for o in obs])
     ishot = np.array([info.get(o.task, (0.0, 0.0))[1] for o in obs])
     X = features([o.k for o in obs], [o.m for o in obs], [o.n for o in obs], idoc, ishot)
     names = ["a_doc", "a_shot", "a_iter", "b_doc", "b_shot", "c"]
     keep = [0, 1, 2, 3, 4, 5]
-    notes = []
     for j in (2, 3, 4, 0, 1):  # drop columns the data cannot identify
         cols = [c for c in keep if c != j]
         if np.linalg.matrix_rank(X[:, keep]) < len(keep) and np.linalg.matrix_rank(X[:, cols]) == np.linalg.matrix_rank(X[:, keep]):
             keep = cols
             notes.append(f"{names[j]} not identifiable from these observations; fixed to 0")
-    y = np.asarray(y, dtype=float)
-    s = tuple(float(v) for v in sigma0)
+    y = np.asarray(perf, dtype=float)
+    s: tuple[float, float, float, float] = (float(sigma0[0]), float(sigma0[1]), float(sigma0[2]), float(sigma0[3]))
     target = sigma_inv(y, s)
     w = np.zeros(6)
     w[keep] = np.linalg.lstsq(X[:, keep], target, rcond=None)[0]
@@ -194,13 +252,17 @@ def fit(obs: Sequence[Observation], *, normalized: bool = False, sigma0: Sequenc
     if refit_sigma:
         import warnings
 
-        from scipy.optimize import curve_fit
+        try:
+            from scipy.optimize import curve_fit
+        except ImportError as exc:
+            raise ConfigError("refitting sigma needs scipy: pip install 'lara[analysis]', or keep the "
+                              "paper's sigma (refit_sigma=False; `lara fit-allocation --sigma paper`)") from exc
 
         try:
             with warnings.catch_warnings():  # few configurations: covariance undefined, fit still usable
                 warnings.simplefilter("ignore")
                 popt, _ = curve_fit(lambda xx, a, b, c, d: sigma(xx, (a, b, c, d)), x, y, p0=s, maxfev=20000)
-            s = tuple(float(v) for v in popt)
+            s = (float(popt[0]), float(popt[1]), float(popt[2]), float(popt[3]))
         except (RuntimeError, ValueError) as exc:  # not enough spread to fit four parameters
             notes.append(f"sigma refit failed ({exc}); kept the initial sigma")
     r2, mse = r2_mse(y, sigma(x, s))
@@ -229,19 +291,20 @@ def choose(params: AllocationParams, candidates: Iterable[tuple[str, int, int, i
     return sorted(out, key=lambda c: (-c.predicted, c.tokens))
 
 
-def leave_one_task_out(obs: Sequence[Observation], lengths: Mapping[tuple[str, int, int, int], int],
-                       budget: int) -> dict[str, float | None]:
+def leave_one_task_out(obs: Sequence[Observation], lengths: Mapping[tuple[str, str, int, int, int], int],
+                       budget: int, *, refit_sigma: bool = True) -> dict[str, float | None]:
     """Per held-out task: P(predicted configuration) / P(oracle configuration) among those whose
-    measured length fits ``budget``; the model is fitted on the other tasks. None when undefined."""
+    measured length fits ``budget`` (``lengths`` keyed by (task, runner, k, m, n): DRAG and IterDRAG
+    n=1 differ); the model is fitted on the other tasks. None when undefined."""
     out: dict[str, float | None] = {}
     tasks = sorted({o.task for o in obs})
     for t in tasks:
         train = [o for o in obs if o.task != t]
-        test = [o for o in obs if o.task == t and lengths.get((t, o.k, o.m, o.n), 10**18) <= budget]
+        test = [o for o in obs if o.task == t and lengths.get((t, o.runner, o.k, o.m, o.n), 10**18) <= budget]
         if len(train) < 3 or not test:
             out[t] = None
             continue
-        params = fit(train, name=f"loto-{t}")
+        params = fit(train, name=f"loto-{t}", refit_sigma=refit_sigma)
         y, _ = normalize([o for o in obs if o.task == t])
         i_doc, i_shot = informativeness([o for o in obs if o.task == t], y).get(t, (0.0, 0.0))
         scores = [float(predict(params, [o.k], [o.m], [o.n], i_doc, i_shot)[0]) for o in test]

@@ -34,18 +34,18 @@ def plot_scaling(results: Sequence[ConfigResult], best: Sequence[BudgetBest], ou
             pts = [r for r in mine if r.config.runner == runner]
             ax.scatter([max(r.mean_effective, 1) for r in pts], [r.mean for r in pts], s=18, alpha=0.6,
                        color=COLORS.get(runner), label=runner)
-        front = [b for b in best if (b.task, b.model) == (task, model) and b.best is not None]
+        front = [(b.budget, b.best) for b in best if (b.task, b.model) == (task, model) and b.best is not None]
         if front:
-            xs = [max(b.best.mean_effective, 1) for b in front]
-            ax.plot(xs, [b.best.mean for b in front], "k-o", lw=1.5, ms=6, label="optimal per budget")
-            for b in front:
-                ax.axvline(b.budget, color="grey", ls=":", lw=0.8)
-                ax.annotate(f"{fmt_tokens(b.budget)}: {b.best.config.label}", (max(b.best.mean_effective, 1), b.best.mean),
+            xs = [max(top.mean_effective, 1) for _, top in front]
+            ax.plot(xs, [top.mean for _, top in front], "k-o", lw=1.5, ms=6, label="optimal per budget")
+            for budget, top in front:
+                ax.axvline(budget, color="grey", ls=":", lw=0.8)
+                ax.annotate(f"{fmt_tokens(budget)}: {top.config.label}", (max(top.mean_effective, 1), top.mean),
                             fontsize=7, xytext=(4, -10), textcoords="offset points")
             if params is not None:
                 mu, sd = params.normalization.get(task, (0.0, 1.0))
                 i_doc, i_shot = params.informativeness.get(task, (0.0, 0.0))
-                cfgs = [b.best.config for b in front]
+                cfgs = [top.config for _, top in front]
                 z = predict(params, [c.k for c in cfgs], [c.m for c in cfgs], [c.n for c in cfgs], i_doc, i_shot)
                 ax.plot(xs, [mu + sd * float(v) for v in z], "r--", lw=1.2, label=f"fit ({params.name})")
         ax.set_xscale("log")

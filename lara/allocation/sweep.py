@@ -5,8 +5,9 @@ model calls (and then be excluded anyway), so every configuration's effective co
 estimated per sample from token counts of its documents and demonstrations (lara.runners.budget)
 and configurations whose per-sample maximum exceeds the largest budget are pruned before any model
 is called. Each surviving configuration is one engine run (run id carries ``<runner>-k-m-n``) with
-the largest budget enforced by the runner; the engine's response cache and resume make a repeated
-sweep free. A configuration counts for budget L when its *measured* per-sample maximum effective
+the largest budget enforced by the runner, and all of them feed one dispatcher sharing the
+endpoint's connections (one configuration's last slow samples overlap the next one's first); the
+engine's resume and response cache make a repeated sweep free. A configuration counts for budget L when its *measured* per-sample maximum effective
 length is <= L (the paper's P*(L_max) = max over such configurations).
 """
 
@@ -96,8 +97,8 @@ async def estimate_async(task: Any, samples: Sequence[Any], configs: Sequence[Co
         mine = [c for c in configs if c.runner == rname]
         max_k, max_m = max(c.k for c in mine), max(c.m for c in mine)
         params = {k: v for k, v in runner_params.items() if k not in ("k", "m", "n", "budget")}
-        runner = registry.runners.get(rname)(**{**params, "k": max_k, "m": max_m})
-        ctx = RunContext(task=task, backend=None, generate_config=GenerateConfig(), params=params,
+        runner: Any = registry.runners.get(rname)(**{**params, "k": max_k, "m": max_m})
+        ctx = RunContext(task=task, backend=None, generate_config=GenerateConfig(), params=params,  # type: ignore[arg-type]
                          tokenizer=runner.tokenizer(), services=services)
         out_tok = int(getattr(runner, "output_tokens_estimate", 32))
         for s in samples:
@@ -145,10 +146,11 @@ def run_sweep(
     max_connections: int = 8, use_cache: bool = True,
     on_config: Callable[[str, Config, int, int], None] | None = None,
 ) -> SweepResult:
-    """Estimate, prune, then run every surviving configuration (one engine run each)."""
+    """Estimate, prune, then run every surviving configuration (one run folder each) through one
+    dispatcher that shares the endpoint's connections (:func:`run_configs`)."""
     from lara import registry
     from lara.config import resolve_spec
-    from lara.engine import load_samples, run as run_engine
+    from lara.engine import load_samples
     from lara.results.store import write_json_atomic
 
     if not budgets:
@@ -164,26 +166,19 @@ def run_sweep(
     pruned = [e for e in estimates if not e.fits]
     for e in pruned:
         log.info("pruned %s: estimated %d tokens > largest budget %d", e.config.label, e.max_tokens, top)
-    runs: list[SweepRun] = []
     bases = {r: resolve_spec(task, r, model, task_params=task_params, runner_params=rp, model_params=model_params,
                              generation=generation, limit=limit) for r in sorted({e.config.runner for e in kept})}
-    ids = {s.id for s in samples}
-    for i, e in enumerate(kept):
+    # longest first (most calls per sample, then most tokens): the last runs' chains are then the
+    # short ones, and the connections idle less while the sweep drains
+    kept = sorted(kept, key=lambda e: (-e.config.n, -e.mean_tokens, e.config))
+    specs = []
+    for e in kept:
         c = e.config
         params = {"k": c.k, "m": c.m, "budget": top, **({"n": c.n} if c.runner == "iterdrag" else {})}
         base = bases[c.runner]  # presets parsed once per runner; the overrides win as in resolve_spec
-        spec = dataclasses.replace(base, runner_params={**base.runner_params, **params}, runner_preset=c.label)
-        if on_config:
-            on_config("start", c, i, len(kept))
-        run_dir = Path(output_root) / spec.run_id()
-        if _complete(run_dir, ids):  # sweep-level resume: the engine would find nothing to do
-            runs.append(SweepRun(c, run_dir, 0, 0, 0))
-        else:
-            res = run_engine(spec, output_root=output_root, max_connections=max_connections, use_cache=use_cache)
-            runs.append(SweepRun(c, res.run_dir, int(res.summary.get("model_calls_this_invocation", 0) or 0),
-                                 int(res.summary.get("cache_hits_this_invocation", 0) or 0), res.records_written))
-        if on_config:
-            on_config("done", c, i + 1, len(kept))
+        specs.append(dataclasses.replace(base, runner_params={**base.runner_params, **params}, runner_preset=c.label))
+    runs = asyncio.run(run_configs([e.config for e in kept], specs, samples, output_root=Path(output_root),
+                                   max_connections=max_connections, use_cache=use_cache, on_config=on_config))
     manifest = Path(output_root) / MANIFEST
     Path(output_root).mkdir(parents=True, exist_ok=True)
     write_json_atomic(manifest, {
@@ -198,13 +193,63 @@ def run_sweep(
     return SweepResult(estimates, pruned, runs, manifest)
 
 
-def _complete(run_dir: Path, sample_ids: set[str]) -> bool:
-    """A finished run of this exact spec (folder named by its hash) holding every sample."""
-    from lara.results.store import SAMPLES, SUMMARY_JSON, repair_and_scan
+async def run_configs(configs: Sequence[Config], specs: Sequence[Any], samples: Sequence[Any], *,
+                      output_root: Path, max_connections: int, use_cache: bool,
+                      on_config: Callable[[str, Config, int, int], None] | None = None) -> list[SweepRun]:
+    """Every configuration's samples through one dispatcher (:func:`lara.engine.multi.dispatch_many`):
+    one backend and its connection limit for all, one retrieval-service store (indexes and
+    demonstration pools are keyed by what they depend on), each configuration's records to its own
+    run folder with the engine's resume and response cache (a rerun goes through both)."""
+    from lara.backends.base import EndpointLimits
+    from lara.engine import RunOptions, build_run_backend, prepare
+    from lara.engine.multi import Coalescing, Work, dispatch_many
+    from lara.engine.run import open_run
 
-    if not (run_dir / SUMMARY_JSON).exists():
-        return False
-    return sample_ids <= repair_and_scan(run_dir / SAMPLES)
+    if not specs:
+        return []
+    options = RunOptions(output_root=output_root, max_connections=max_connections, use_cache=use_cache)
+    limits = EndpointLimits(default=max_connections)
+    backend = build_run_backend(specs[0], limits, options)
+    services: dict[str, Any] = {}
+    shared = Coalescing()
+    prepared = []
+    try:
+        for i, spec in enumerate(specs):
+            p = prepare(spec, options, backend=backend, limits=limits)
+            p.ctx.services = services
+            p.ctx.backend = shared.wrap(i, p.model_backend)
+            prepared.append(p)
+        opened = [open_run(p, samples) for p in prepared]
+        left = [len(o.todo) for o in opened]
+        finished: list[int] = []
+
+        def done(i: int) -> None:
+            left[i] -= 1
+            if left[i] == 0:
+                finished.append(i)
+                if on_config:
+                    on_config("done", configs[i], len(finished), len(configs))
+
+        if on_config:
+            on_config("start", configs[0], 0, len(configs))
+        try:
+            await dispatch_many([Work(p, o.todo, o.writer.write, o.attempts) for p, o in zip(prepared, opened)],
+                                on_done=done)
+        finally:
+            results = []
+            for i, (p, o) in enumerate(zip(prepared, opened)):
+                counts = p.counters()
+                counts["cache_hits"] += shared.reused.get(i, 0)
+                results.append(o.close(counts))
+        return [SweepRun(c, r.run_dir, int(r.summary.get("model_calls_this_invocation", 0) or 0),
+                         int(r.summary.get("cache_hits_this_invocation", 0) or 0), r.records_written)
+                for c, r in zip(configs, results)]
+    finally:
+        for p in prepared:
+            await p.aclose()
+        close = getattr(backend, "aclose", None)
+        if close is not None:
+            await close()
 
 
 # -- reading results back ----------------------------------------------------------------------

@@ -13,12 +13,14 @@ import subprocess
 import time
 from typing import Sequence
 
+from lara.errors import LaraError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_MODEL_LEN = 131072  # LaRA 128k prompts (cut at 127k cl100k tokens) plus the answer
 
 
-class ServeError(RuntimeError):
+class ServeError(LaraError, RuntimeError):
     """vLLM missing, or the server exited / did not become healthy in time."""
 
 

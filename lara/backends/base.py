@@ -50,13 +50,40 @@ def parse_model(model: str) -> tuple[str, str | None]:
     return backend, (rest if sep else None)
 
 
-def build_backend(
+def build_raw_backend(
     model: str, params: Mapping[str, Any] | None = None, limits: EndpointLimits | None = None
 ) -> Any:
-    """Instantiate the backend named by ``model`` with ``params`` (base_url, max_connections...)."""
+    """The backend named by ``model`` with ``params``: one attempt per call, no retries, no cache."""
     name, model_id = parse_model(model)
     factory = registry.backends.get(name)
     kwargs = dict(params or {})
     if model_id is not None:
         kwargs["model"] = model_id
     return factory(limits=limits or EndpointLimits(), **kwargs)
+
+
+def build_backend(
+    model: str,
+    params: Mapping[str, Any] | None = None,
+    limits: EndpointLimits | None = None,
+    retry: Any = None,
+) -> Any:
+    """A backend ready to use: the raw backend wrapped in the one retry policy.
+
+    Retry settings given among ``params`` (``max_retries``, ``backoff_base_s``, ``max_backoff_s``,
+    ``max_retry_after_s``, ``deadline_s``) override ``retry`` (a ``RetryPolicy``). A list
+    ``base_url`` builds replicas behind one backend (lara.backends.multi: affinity + failover).
+    """
+    from lara.backends.retry import RETRY_PARAM_NAMES, RetryingBackend, RetryPolicy
+
+    raw_params = dict(params or {})
+    policy = RetryPolicy.from_params(raw_params, retry)
+    for key in RETRY_PARAM_NAMES:
+        raw_params.pop(key, None)
+    if isinstance(raw_params.get("base_url"), (list, tuple)):
+        from lara.backends.multi import build_multi
+
+        inner = build_multi(model, raw_params, limits or EndpointLimits())
+    else:
+        inner = build_raw_backend(model, raw_params, limits)
+    return RetryingBackend(inner, policy)

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from lara.protocols import Failure
 from lara.backends._local_weights import (
     DEFAULT_MODEL,
     EMBEDDED,
@@ -221,6 +222,13 @@ class LocalBackend:
     def close(self) -> None:
         """Stop the worker thread (the weights are freed with the object)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def classify(self, exc: BaseException) -> Failure:
+        """Local generation failures are deterministic (bad input, out of memory): never retried."""
+        return Failure(getattr(exc, "kind", None) or type(exc).__name__, "fatal")
 
     def render(self, messages: Sequence[Message]) -> str:
         """The prompt text the model sees: its chat template with the assistant turn opened."""

@@ -1,9 +1,10 @@
 """Backend for any OpenAI-compatible chat-completions server (OpenAI, vLLM, llama.cpp, TGI...).
 
-The ``openai`` library's own retries are disabled: we retry here so that every retry is counted
-(``BackendError.retries`` ends up in the record), backoff uses full jitter, ``Retry-After`` is
-honoured, and the connection slot is released while backing off. Every request holds the shared
-per-endpoint semaphore, so the evaluated model and a judge on the same server share one limit.
+One attempt per ``generate`` call; :meth:`OpenAICompatBackend.classify` says what a failure means
+and :class:`lara.backends.retry.RetryingBackend` (which ``build_backend`` wraps around it) retries,
+so every retry is counted and backoff waits happen outside the connection slot. The ``openai``
+library's own retries are disabled. Every request holds the shared per-endpoint semaphore, so the
+evaluated model and a judge on the same server share one limit.
 The API key is read from the environment when a client is built and is never kept on the object.
 
 Two transports with the same semantics (tests/test_backend_openai.py runs every case on both):
@@ -25,16 +26,18 @@ import asyncio
 import json
 import logging
 import os
-import random
 import time
 from typing import Any, Sequence
 from urllib.parse import urlparse
 
 from lara.backends.base import BackendError, EndpointLimits
+from lara.protocols import Failure
 from lara.backends.openai_http import (  # parse_retry_after: re-exported for callers and tests
-    AiohttpTransport, classify_error, parse_completion, parse_retry_after,  # noqa: F401
+    DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport, ResponseTooLarge, classify_error, deadline_error, parse_completion,
+    parse_retry_after, snippet,  # noqa: F401
 )
 from lara.registry import backends
+from lara.secrets import redact_text, register_env
 from lara.types import GenerateConfig, Generation, Message, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -46,11 +49,9 @@ GUIDED_STYLES = ("structured_outputs", "guided_regex")
 TRANSPORTS = ("auto", "aiohttp", "openai")
 TUNING_PARAMS = {
     "guided_style": "structured_outputs",  # vLLM >= 0.12; "guided_regex" for older servers
-    "backoff_base_s": 0.5,
-    "max_backoff_s": 30.0,
-    "max_retry_after_s": 120.0,
     "extra_body": None,  # merged into every request (e.g. vLLM chat_template_kwargs)
     "transport": "auto",  # aiohttp when installed, else the openai library (see the docstring)
+    "max_response_bytes": DEFAULT_MAX_RESPONSE_BYTES,  # a larger reply is an error record
 }
 
 
@@ -64,6 +65,8 @@ def is_loopback(base_url: str | None) -> bool:
 class OpenAICompatBackend:
     """OpenAI-compatible chat server (OpenAI, vLLM, llama.cpp); key from $OPENAI_API_KEY."""
 
+    EXTRA_PARAMS = {"guided_style": str, "extra_body": dict, "transport": str, "max_response_bytes": int}
+
     def __init__(
         self,
         limits: EndpointLimits,
@@ -72,7 +75,6 @@ class OpenAICompatBackend:
         api_key_env: str = "OPENAI_API_KEY",
         max_connections: int = 8,
         timeout_s: float = 120,
-        max_retries: int = 5,
         guided_decoding: bool = False,
         context_window: int | None = None,
         tokenizer: str = "cl100k",
@@ -85,8 +87,10 @@ class OpenAICompatBackend:
             )
         unknown = set(extra) - set(TUNING_PARAMS)
         if unknown:
-            valid = ["base_url", "api_key_env", "max_connections", "timeout_s", "max_retries",
-                     "guided_decoding", "context_window", "tokenizer", *TUNING_PARAMS]
+            from lara.backends.retry import RETRY_PARAM_NAMES
+
+            valid = ["base_url", "api_key_env", "max_connections", "timeout_s", "guided_decoding",
+                     "context_window", "tokenizer", *TUNING_PARAMS, *RETRY_PARAM_NAMES]
             raise TypeError(
                 f"openai backend: unknown parameter(s) {sorted(unknown)}; valid: {', '.join(valid)}"
             )
@@ -97,20 +101,20 @@ class OpenAICompatBackend:
             raise ValueError(f"guided_style must be one of {GUIDED_STYLES}, got {opts['guided_style']!r}")
         if not model:
             raise ValueError("openai backend needs a model id, e.g. 'openai:gpt-4o-mini'")
-        if max_connections < 1 or max_retries < 0 or timeout_s <= 0:
-            raise ValueError("need max_connections >= 1, max_retries >= 0 and timeout_s > 0")
+        if max_connections < 1 or timeout_s <= 0:
+            raise ValueError("need max_connections >= 1 and timeout_s > 0")
+        if int(opts["max_response_bytes"]) < 1:
+            raise ValueError(f"max_response_bytes must be positive, got {opts['max_response_bytes']}")
         self.model = model
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.endpoint = self.base_url
         self.api_key_env = api_key_env
+        register_env(api_key_env)  # its value is a secret even when the name is not *_API_KEY
+        self.max_response_bytes = int(opts["max_response_bytes"])
         self.max_connections = int(max_connections)
         self.timeout_s = float(timeout_s)
-        self.max_retries = int(max_retries)
         self.supports_guided = bool(guided_decoding)
         self.guided_style: str = opts["guided_style"]
-        self.backoff_base_s = float(opts["backoff_base_s"])
-        self.max_backoff_s = float(opts["max_backoff_s"])
-        self.max_retry_after_s = float(opts["max_retry_after_s"])
         self.extra_body: dict[str, Any] = dict(opts["extra_body"] or {})
         self.transport: str = _pick_transport(opts["transport"])
         self.tokenizer_name = tokenizer
@@ -126,7 +130,8 @@ class OpenAICompatBackend:
         if self.transport != "openai":
             # Pool as large as the endpoint's shared limit: the semaphore, not the pool, queues.
             pool = max(self.max_connections, limits.limit(self.endpoint))
-            self._http = AiohttpTransport(self.base_url, self._api_key, pool, self.timeout_s)
+            self._http = AiohttpTransport(self.base_url, self._api_key, pool, self.timeout_s,
+                                          self.max_response_bytes)
         self.info = ModelInfo(
             id=model,
             backend="openai",
@@ -150,10 +155,10 @@ class OpenAICompatBackend:
             f"(needed for {self.endpoint}); set it or choose another with api_key_env=..."
         )
 
-    def _redact(self, text: str) -> str:
-        """Servers sometimes echo the key in an error body; never let it reach a record or log."""
-        key = os.environ.get(self.api_key_env)
-        return text.replace(key, "***") if key and len(key) >= 4 else text
+    def redact(self, text: str) -> str:
+        """Servers sometimes echo the key in an error body; never let it reach a record or log
+        (whole or cut: see :mod:`lara.secrets`)."""
+        return redact_text(text)
 
     def _get_client(self) -> Any:
         """One AsyncOpenAI per event loop: its connection pool cannot be shared across loops."""
@@ -161,11 +166,15 @@ class OpenAICompatBackend:
         if self._client is None or self._client_loop is not loop:
             from openai import AsyncOpenAI
 
+            from openai import DefaultAsyncHttpxClient
+
+            cap = _response_cap(self.max_response_bytes)
             self._client = AsyncOpenAI(
                 api_key=self._api_key(),
                 base_url=self.base_url,
                 max_retries=0,
                 timeout=self.timeout_s,
+                http_client=DefaultAsyncHttpxClient(event_hooks={"response": [cap]}),
             )
             self._client_loop = loop
         return self._client
@@ -213,20 +222,13 @@ class OpenAICompatBackend:
                 kwargs["structured_outputs"] = {"regex": config.guided_regex}
         return kwargs
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Full jitter (AWS style); a server's Retry-After is a floor, capped to stay sane."""
-        delay = random.uniform(0, min(self.max_backoff_s, self.backoff_base_s * 2**attempt))
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.max_retry_after_s))
-        return delay
-
     def _to_generation(self, resp: Any, messages: Sequence[Message], latency: float) -> Generation:
         """From the openai library's ChatCompletion."""
         choices = getattr(resp, "choices", None) if not isinstance(resp, (str, bytes)) else None
         if not choices:
             raise BackendError(
                 f"{self.endpoint}: response has no choices (not a chat completion): "
-                f"{self._redact(str(resp)[:200])!r}",
+                f"{snippet(str(resp), 200)!r}",
                 kind="bad_response",
             )
         choice = choices[0]
@@ -260,18 +262,29 @@ class OpenAICompatBackend:
 
     # -- the call ----------------------------------------------------------------------------
     async def generate(self, messages: Sequence[Message], config: GenerateConfig) -> Generation:
-        """One chat completion with retries.
+        """One chat completion (one attempt: retries are the caller's, see RetryingBackend).
 
-        The per-attempt timeout is the tighter of the backend's ``timeout_s`` and
-        ``config.timeout_s``; ``latency_s`` is the successful attempt's duration (queueing for a
-        connection slot and backoff waits excluded). Backoff sleeps do not hold a slot.
+        The timeout is the tighter of the backend's ``timeout_s`` and ``config.timeout_s``, and is
+        one total deadline for the request (reply included) on either transport; ``latency_s`` is
+        the request's duration (queueing for a connection slot excluded).
         """
         body = self._request(messages, config)
         timeout = min(self.timeout_s, config.timeout_s) if config.timeout_s else self.timeout_s
-        sem = self._limits.semaphore(self.endpoint)
-        if self._http is not None:
-            return await self._retrying(sem, self._call_lean, messages, _encode(body), timeout)
-        return await self._retrying(sem, self._call_openai, messages, body, timeout)
+        async with self._limits.semaphore(self.endpoint):
+            # the reply is parsed under the slot too: microseconds, and one error path
+            if self._http is not None:
+                return await self._call_lean(messages, _encode(body), timeout)
+            return await self._call_openai(messages, body, timeout)
+
+    def classify(self, exc: BaseException) -> Failure:
+        """Transport exceptions -> retryable (connection, timeout, 5xx, 408/409), rate_limited (429,
+        with Retry-After) or fatal (other 4xx, a reply that is not a chat completion)."""
+        if isinstance(exc, BackendError):
+            return Failure(exc.kind, "fatal")
+        kind, retryable, retry_after = classify_error(exc, self.transport)
+        if kind == "rate_limit":
+            return Failure(kind, "rate_limited", retry_after)
+        return Failure(kind, "retryable" if retryable else "fatal", retry_after)
 
     async def _call_lean(self, messages: Sequence[Message], body: bytes, timeout: float) -> Generation:
         t0 = time.perf_counter()
@@ -287,36 +300,16 @@ class OpenAICompatBackend:
         # client.post is the library's public call for raw bodies: same auth, timeouts, typed errors
         # and ChatCompletion parsing as chat.completions.create, without its per-call TypedDict
         # transform of our already-plain body (~30% of the client's CPU per request).
-        resp = await client.post(
-            "/chat/completions", cast_to=ChatCompletion, body=body, options={"timeout": timeout},
-        )
+        # httpx's timeout is per read: asyncio.timeout makes it one deadline for the whole request.
+        try:
+            async with asyncio.timeout(timeout):
+                resp = await client.post(
+                    "/chat/completions", cast_to=ChatCompletion, body=body, options={"timeout": timeout},
+                )
+        except TimeoutError as exc:
+            raise deadline_error(timeout) from exc
         latency = time.perf_counter() - t0
         return self._to_generation(resp, messages, latency)
-
-    async def _retrying(self, sem: asyncio.Semaphore, call: Any, messages: Sequence[Message],
-                        body: Any, timeout: float) -> Generation:
-        attempt = 0
-        while True:
-            try:
-                async with sem:
-                    # the reply is parsed under the slot too: microseconds, and one error path
-                    return await call(messages, body, timeout)
-            except BackendError as exc:
-                exc.retries = attempt
-                raise
-            except Exception as exc:  # noqa: BLE001 - classified below, re-raised typed
-                kind, retryable, retry_after = classify_error(exc, self.transport)
-                detail = f"{self.endpoint} model {self.model}: {kind}: {self._redact(_short(exc))}"
-                if not retryable:
-                    raise BackendError(detail, retries=attempt, kind=kind) from exc
-                if attempt >= self.max_retries:
-                    raise BackendError(
-                        f"{detail} (gave up after {attempt} retries)", retries=attempt, kind=kind
-                    ) from exc
-                delay = self._backoff(attempt, retry_after)
-                attempt += 1
-                log.info("%s; retry %d/%d in %.2fs", detail, attempt, self.max_retries, delay)
-                await asyncio.sleep(delay)
 
 
 def _pick_transport(name: str) -> str:
@@ -330,14 +323,42 @@ def _pick_transport(name: str) -> str:
     return "openai"
 
 
+def _response_cap(limit: int) -> Any:
+    """An httpx response hook that refuses replies over ``limit`` bytes, declared or streamed (the
+    body is read after response hooks run, through the stream this hook wraps)."""
+    try:  # the openai library's HTTP stack: httpx2 in openai >= 3, httpx before
+        from httpx2 import AsyncByteStream
+    except ImportError:
+        from httpx import AsyncByteStream  # type: ignore[assignment]
+
+    class CappedStream(AsyncByteStream):
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def __aiter__(self) -> Any:
+            seen = 0
+            async for chunk in self.inner:
+                seen += len(chunk)
+                if seen > limit:
+                    raise ResponseTooLarge(limit, seen)
+                yield chunk
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+    async def hook(response: Any) -> None:
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            await response.aclose()
+            raise ResponseTooLarge(limit, int(declared))
+        response.stream = CappedStream(response.stream)
+
+    return hook
+
+
 def _encode(body: dict[str, Any]) -> bytes:
     """Serialised once per call (not per retry); compact like httpx's own ``json=``."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-
-
-def _short(exc: BaseException, n: int = 300) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= n else text[:n] + "..."
 
 
 # The class is its own factory: ``(limits, model, **params)`` as every backend.

@@ -7,6 +7,12 @@ transport posts the chat-completions JSON itself and reads the reply with ``json
 policy, semaphore, key handling and error kinds stay in :mod:`lara.backends.openai_compat`, which
 uses either path. A plain httpx client was measured too and saved only ~15% (see that module).
 ``HTTPS_PROXY``/``NO_PROXY`` are honoured (resolved once per session) as by the openai library.
+
+Both transports bound a request the same way (issue 16 item 9): one *total* deadline covering
+connect, upload and the whole reply (a server trickling a byte a second cannot outlive it, which a
+per-read timeout allows), and a cap on the reply's size (``max_response_bytes``, 16 MB by default)
+that ends the read early with :class:`ResponseTooLarge`. Error bodies are redacted
+(:func:`lara.secrets.redact_text`) before they are cut, since a cut key no longer matches itself.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from typing import Any, Callable
 
 RETRYABLE_STATUS = {408, 409, 429}
 RETRY_AFTER_STATUS = {429, 503}
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+SNIPPET_SOURCE_BYTES = 4096  # redact this much of an error body, then cut it for the message
 
 
 class HTTPStatusFailure(Exception):
@@ -34,6 +42,45 @@ class BadResponse(ValueError):
     """A 2xx reply that is not a chat completion (not retried: the server would say it again)."""
 
 
+class ResponseTooLarge(Exception):
+    """A reply larger than the transport's cap (not retried: the server would send it again)."""
+
+    def __init__(self, limit: int, seen: int | None = None) -> None:
+        size = f"{seen} bytes" if seen is not None else "more"
+        super().__init__(f"reply too large: {size} exceed the {limit}-byte cap (max_response_bytes)")
+        self.limit = limit
+
+
+def snippet(content: bytes | str, n: int) -> str:
+    """The first ``n`` characters of a body for an error message, redacted before the cut."""
+    from lara.secrets import redact_text
+
+    if isinstance(content, bytes):
+        content = content[:SNIPPET_SOURCE_BYTES].decode("utf-8", "replace")
+    return redact_text(content[:SNIPPET_SOURCE_BYTES])[:n]
+
+
+def deadline_error(seconds: float) -> TimeoutError:
+    return TimeoutError(f"no complete reply within the request deadline of {seconds:g}s")
+
+
+async def read_capped(resp: Any, limit: int) -> bytes:
+    """An aiohttp reply body, refusing more than ``limit`` bytes (declared or streamed)."""
+    declared = resp.content_length
+    if declared is not None and declared > limit:
+        raise ResponseTooLarge(limit, declared)
+    if declared is not None:
+        return await resp.read()  # type: ignore[no-any-return]
+    parts: list[bytes] = []
+    seen = 0
+    async for chunk in resp.content.iter_any():
+        seen += len(chunk)
+        if seen > limit:
+            raise ResponseTooLarge(limit, seen)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 class AiohttpTransport:
     """POSTs to ``<base_url>/chat/completions`` over a keep-alive pool of ``pool_size`` connections.
 
@@ -42,11 +89,13 @@ class AiohttpTransport:
     pool cannot be shared across loops.
     """
 
-    def __init__(self, base_url: str, api_key: Callable[[], str], pool_size: int, timeout_s: float) -> None:
+    def __init__(self, base_url: str, api_key: Callable[[], str], pool_size: int, timeout_s: float,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self._url_text = base_url.rstrip("/") + "/chat/completions"
         self._api_key = api_key
         self._pool_size = max(1, int(pool_size))
         self._timeout_s = timeout_s
+        self._max_bytes = int(max_response_bytes)
         self._session: Any = None
         self._proxy: dict[str, Any] = {}
         self._closer: Any = None
@@ -89,20 +138,25 @@ class AiohttpTransport:
         return t
 
     async def complete(self, body: bytes, timeout_s: float) -> dict[str, Any]:
+        """POST one request; ``timeout_s`` bounds the whole exchange, the reply body included."""
         session = self._get_session()
-        async with session.post(
-            self._url_text, data=body, timeout=self._timeout(timeout_s), **self._proxy
-        ) as resp:
-            content = await resp.read()
-            status = resp.status
-            if not 200 <= status < 300:
-                raise HTTPStatusFailure(status, resp.headers, content[:300].decode("utf-8", "replace"))
+        try:
+            async with asyncio.timeout(timeout_s):
+                async with session.post(
+                    self._url_text, data=body, timeout=self._timeout(timeout_s), **self._proxy
+                ) as resp:
+                    status = resp.status
+                    content = await read_capped(resp, self._max_bytes)
+        except TimeoutError as exc:
+            raise deadline_error(timeout_s) from exc
+        if not 200 <= status < 300:
+            raise HTTPStatusFailure(status, resp.headers, snippet(content, 300))
         try:
             payload = json.loads(content)
         except ValueError as exc:
-            raise BadResponse(f"reply is not JSON: {content[:200]!r}") from exc
+            raise BadResponse(f"reply is not JSON: {snippet(content, 200)!r}") from exc
         if not isinstance(payload, dict):
-            raise BadResponse(f"reply is not a JSON object: {str(payload)[:200]!r}")
+            raise BadResponse(f"reply is not a JSON object: {snippet(str(payload), 200)!r}")
         return payload
 
     async def aclose(self) -> None:
@@ -139,6 +193,8 @@ def classify(exc: BaseException) -> tuple[str, bool, str | None] | None:
     """(kind, retryable, raw Retry-After) for the aiohttp transport's exceptions, None if unknown."""
     if isinstance(exc, HTTPStatusFailure):
         return "status", False, exc.headers.get("retry-after")
+    if isinstance(exc, ResponseTooLarge):
+        return "response_too_large", False, None
     if isinstance(exc, TimeoutError):  # asyncio's and aiohttp's (ServerTimeoutError) timeouts
         return "timeout", True, None
     import aiohttp
@@ -152,12 +208,12 @@ def parse_completion(payload: dict[str, Any]) -> tuple[str, Any, Any, str | None
     """(text, prompt_tokens, completion_tokens, finish_reason, model) from a chat-completion dict."""
     choices = payload.get("choices")
     if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
-        raise BadResponse(f"response has no choices (not a chat completion): {str(payload)[:200]!r}")
+        raise BadResponse(f"response has no choices (not a chat completion): {snippet(str(payload), 200)!r}")
     choice = choices[0]
     message = choice.get("message")
     text = (message.get("content") if isinstance(message, dict) else None) or ""
     if not isinstance(text, str):
-        raise BadResponse(f"message content is not text: {str(text)[:200]!r}")
+        raise BadResponse(f"message content is not text: {snippet(str(text), 200)!r}")
     usage = payload.get("usage")
     if not isinstance(usage, dict):
         usage = {}
@@ -199,6 +255,10 @@ def _classify_status(status: int, retry_after_header: str | None) -> tuple[str, 
 
 def classify_error(exc: BaseException, transport: str = "openai") -> tuple[str, bool, float | None]:
     """(kind, retryable, retry_after_s) for an exception raised by either transport."""
+    if isinstance(exc, ResponseTooLarge):
+        return "response_too_large", False, None
+    if isinstance(exc, TimeoutError):  # the total deadline (asyncio.timeout) of either transport
+        return "timeout", True, None
     if transport != "openai":
         found = classify(exc)
         if found is not None:

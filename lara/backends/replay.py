@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from lara.protocols import Failure
 from lara.jsonl import DataError, read_jsonl
 from lara.backends.base import BackendError, EndpointLimits
 from lara.registry import backends
@@ -62,6 +63,24 @@ class Recorded:
     file: str
     source: str
     line: int
+
+
+def recorded_answer(rec: Recorded) -> str:
+    """The recorded answer text, or ``BackendError`` for a failed call (JSON ``false``) or non-text.
+
+    The one rule for what a recorded prediction means: :meth:`ReplayBackend.generate` applies it, and
+    so does ``benchmarks/judge_fidelity.py``, so a failed prediction counts the same in both (an
+    error record, outside the accuracy denominator).
+    """
+    if rec.prediction is False:
+        raise BackendError(
+            f"upstream_failure: recorded prediction is JSON false (failed API call upstream) "
+            f"in {rec.source}:{rec.line}",
+            kind="upstream_failure",
+        )
+    if not isinstance(rec.prediction, str):
+        raise BackendError(f"replay: prediction is not text in {rec.source}:{rec.line}")
+    return rec.prediction
 
 
 def _templates() -> dict[tuple[str, str], tuple[str, str]]:
@@ -163,7 +182,7 @@ class ReplayBackend:
                     break
                 except FileNotFoundError:
                     continue
-        return self._datasets or None
+        return self._datasets if isinstance(self._datasets, Path) else None
 
     # -- matching ------------------------------------------------------------------------------
     def parse(self, prompt: str) -> tuple[str | None, str | None, str, str]:
@@ -253,22 +272,22 @@ class ReplayBackend:
             self._tokenizer = get_tokenizer("cl100k")
         return self._tokenizer.count(text)
 
+    def classify(self, exc: BaseException) -> Failure:
+        """A recorded answer is there or not: retrying never changes it."""
+        return Failure(getattr(exc, "kind", None) or type(exc).__name__, "fatal")
+
+    async def aclose(self) -> None:
+        return None
+
     async def generate(self, messages: Sequence[Message], config: GenerateConfig) -> Generation:
         start = time.perf_counter()
         user = next((m.content for m in reversed(messages) if m.role == "user"), None)
         if user is None:
             raise BackendError("no recorded prediction: the messages have no user turn", kind="missing")
         rec = self.lookup(user)
-        if rec.prediction is False:
-            raise BackendError(
-                f"upstream_failure: recorded prediction is JSON false (failed API call upstream) "
-                f"in {rec.source}:{rec.line}",
-                kind="upstream_failure",
-            )
-        if not isinstance(rec.prediction, str):
-            raise BackendError(f"replay: prediction is not text in {rec.source}:{rec.line}")
+        text = recorded_answer(rec)
         return Generation(
-            text=rec.prediction,
+            text=text,
             input_tokens=sum(self.count_tokens(m.content) for m in messages),
             output_tokens=self.count_tokens(rec.prediction),
             finish_reason="stop",

@@ -20,6 +20,7 @@ import logging
 import time
 from typing import Any, Callable, Sequence
 
+from lara.protocols import Failure
 from lara.backends.base import BackendError, EndpointLimits
 from lara.registry import backends
 from lara.types import GenerateConfig, Generation, Message, ModelInfo
@@ -172,6 +173,13 @@ class VLLMOfflineBackend:
                     fut.set_result(to_generation(out, latency, self.model))
                 except BackendError as exc:
                     fut.set_exception(exc)
+
+    def classify(self, exc: BaseException) -> Failure:
+        """An in-process engine failure (CUDA out of memory, bad request) repeats: fatal."""
+        return Failure(getattr(exc, "kind", None) or type(exc).__name__, "fatal")
+
+    async def aclose(self) -> None:
+        return None
 
     def _run_batch(self, conversations: list[list[dict[str, str]]], params: list[Any]) -> list[Any]:
         return list(self._get_llm().chat(conversations, sampling_params=params, use_tqdm=False))

@@ -17,6 +17,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
+from lara.errors import LaraError
+
 log = logging.getLogger(__name__)
 
 LARA_REPO = "Alibaba-NLP/LaRA"
@@ -27,7 +29,7 @@ LARA_FOLDERS = {"datasets": "datasets", "dataset": "datasets", "evaluation/predi
 DATASETS = ("lara",)
 
 
-class DataFetchError(RuntimeError):
+class DataFetchError(LaraError, RuntimeError):
     """A download or unpack that failed; the message says what to do instead."""
 
 

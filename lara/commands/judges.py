@@ -1,5 +1,7 @@
-"""CLI for judges: `lara score` (re-score a saved run), `lara compare` (pairwise A vs B),
-`lara judge-eval` (agreement with PandaLM's human labels). Thin: parse, call lara.judging."""
+"""CLI for judges: `lara score` (re-score a saved run, through the engine's scoring path), `lara
+compare` (pairwise A vs B with a judge), `lara judge-eval` (agreement with PandaLM's human labels).
+Thin: parse, call lara.judging. (`lara compare-runners` — paired statistics of two runs' scores —
+is in lara/commands/compare.py.)"""
 
 from __future__ import annotations
 
@@ -74,7 +76,7 @@ def score_cmd(
     never modified. Rerunning resumes: samples already scored (ok or unparsed) are not judged again.
     """
     from lara.backends.base import EndpointLimits
-    from lara.judging.records import samples_path
+    from lara.judging.records import read_records, samples_path
     from lara.judging.rescore import make_scorer, rescore_run
 
     src = samples_path(run_dir)
@@ -85,7 +87,7 @@ def score_cmd(
                          judge_params=_judge_params(judge_param), limits=EndpointLimits())
     except (KeyError, ValueError, TypeError) as exc:
         _fail(str(exc))
-    n = sum(1 for line in open(src, encoding="utf-8") if line.strip())
+    n = len(read_records(src))  # the latest record per sample is what gets scored
     with _progress(f"scoring with {scorer}", n) as tick:
         res = asyncio.run(rescore_run(src, sc, judge=judge if getattr(sc, "needs_judge", False) else None,
                                       out=out, concurrency=concurrency, progress=tick))
@@ -117,7 +119,7 @@ def compare_cmd(
     """
     from lara.judging.compare import compare_runs
     from lara.judging.pairwise import FORMATS
-    from lara.judging.records import samples_path, write_jsonl_atomic
+    from lara.judging.records import read_records, samples_path, write_jsonl_atomic
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
@@ -128,7 +130,7 @@ def compare_cmd(
         j = _make_judge(judge, judge_base_url, _judge_params(judge_param))
     except (KeyError, ValueError, TypeError) as exc:
         _fail(str(exc))
-    n = sum(1 for line in open(samples_path(run_a), encoding="utf-8") if line.strip())
+    n = len(read_records(run_a))
     with _progress("comparing", n) as tick:
         res = asyncio.run(compare_runs(run_a, run_b, j, fmt=fmt, use_reference=reference, by=by,
                                        concurrency=concurrency, progress=tick))

@@ -176,7 +176,7 @@ def register(app: typer.Typer) -> None:
             _fail(f"policy {policy!r} is of kind {pol.kind!r}; calibration needs a question policy")
         tparams = {"data_dir": str(data_dir)} if data_dir else {}
         try:
-            samples = task_samples(task, tparams)
+            samples = task_samples(model, task, tparams)
         except (FileNotFoundError, KeyError, ValueError) as exc:
             _fail(str(exc))
         chosen = probe_samples(samples, probe, seed)

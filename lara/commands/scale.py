@@ -1,4 +1,5 @@
-"""`lara serve vllm MODEL` (a prefix-caching vLLM server) and `lara merge` (shards into one run)."""
+"""`lara serve vllm MODEL` (a prefix-caching vLLM server), `lara serve mock` (the package's
+OpenAI-compatible test server, to try the OpenAI path offline) and `lara merge` (shards into one run)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,45 @@ def register(app: Any) -> None:
         except KeyboardInterrupt:
             proc.terminate()
             proc.wait()
+
+    @serve_app.command("mock")
+    def serve_mock(
+        port: int = typer.Option(8000, "--port", help="Port on --host (0: a free one, printed)."),
+        host: str = typer.Option("127.0.0.1", "--host"),
+        answers: Optional[Path] = typer.Option(
+            None, "--answers", help='JSONL lines {"question": ..., "answer": ...}: answer those questions.'),
+        length_sensitive: Optional[str] = typer.Option(
+            None, "--length-sensitive", help="Answer like a reader whose accuracy falls with prompt length: "
+            "half right at this many prompt words (e.g. 16k). Reads the synthetic task's facts from the prompt."),
+        steepness: float = typer.Option(8.0, "--steepness", help="How sharply accuracy falls around --length-sensitive."),
+        latency_ms: float = typer.Option(0.0, "--latency-ms", help="Delay per answer."),
+        fail_rate: float = typer.Option(0.0, "--fail-rate", help="Share of requests answered with HTTP 503 (0-1)."),
+        seed: int = typer.Option(0, "--seed", help="Seed of --fail-rate and --length-sensitive decisions."),
+    ) -> None:
+        """Serve an OpenAI-compatible mock model in the foreground (Ctrl-C stops it), so that
+        `lara run --model openai:any --base-url http://127.0.0.1:8000/v1` works without a GPU or a key."""
+        from lara.config import parse_tokens
+        from lara.errors import ConfigError
+        from lara.testing.openai_server import build_server, serve_forever
+
+        if answers is not None and not answers.is_file():
+            raise ConfigError(f"--answers: no such file: {answers}")
+        try:
+            words = parse_tokens(length_sensitive) if length_sensitive else None
+            server = build_server(host=host, port=port, answers=str(answers) if answers else None,
+                                  length_sensitive=words, steepness=steepness, latency_ms=latency_ms,
+                                  fail_rate=fail_rate, seed=seed)
+        except ValueError as exc:
+            raise ConfigError(f"lara serve mock: {exc}") from None
+
+        def announce(url: str) -> None:
+            typer.echo(url)
+            typer.echo(f"mock server ready (Ctrl-C stops it): lara run --model openai:any --base-url {url} -n 5", err=True)
+
+        try:
+            serve_forever(server, announce)
+        except RuntimeError as exc:
+            raise ConfigError(f"lara serve mock: {exc}") from None
 
     @app.command("merge")
     def merge(

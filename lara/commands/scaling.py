@@ -187,27 +187,37 @@ def register(app: typer.Typer) -> None:
         results: List[Path] = typer.Argument(..., help="Sweep folders / run folders (one or more tasks)."),
         out: Path = typer.Option(..., "--out", "-o", help="Where to write the fitted parameters (JSON)."),
         name: str = typer.Option("fitted", "--name"),
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="Fit this model's runs (needed when the results hold several)."),
+        sigma: str = typer.Option("fit", "--sigma", help="fit: refit sigma's four constants (scipy, the analysis extra) | paper: keep the paper's."),
         loto_budget: Optional[str] = typer.Option(None, "--loto-budget", help="Also report leave-one-task-out at this budget."),
     ) -> None:
-        """Fit the computation allocation model (OLS on sigma^-1 of z-normalised performance, then sigma)."""
-        from lara.allocation.model import Observation, fit, leave_one_task_out, save_params
+        """Fit the computation allocation model (OLS on sigma^-1 of z-normalised performance, then
+        sigma) and write the fitted-parameters JSON that `lara allocate --params` and the routing
+        budget policy (params.fitted) read."""
+        from lara.allocation.fitted import fit_results
+        from lara.allocation.model import leave_one_task_out, save_params
         from lara.allocation.sweep import collect
+        from lara.errors import LaraError
 
-        res = [r for r in collect(_records(results)) if r.mean is not None]
-        obs = [Observation(r.task, r.config.k, r.config.m, r.config.n, r.mean) for r in res]
+        res = collect(_records(results))
         try:
-            params = fit(obs, name=name)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
-        save_params(params, out)
-        typer.echo(f"a={tuple(round(x, 4) for x in params.a)} b={tuple(round(x, 4) for x in params.b)} "
-                   f"c={params.c:.4f} sigma={tuple(round(x, 3) for x in params.sigma)}")
+            params, doc, obs = fit_results(res, model=model, name=name, sigma=sigma)
+        except LaraError as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(exc.exit_code) from None
+        save_params(params, out, doc)
+        typer.echo(f"model {doc['model']}: a={tuple(round(x, 4) for x in params.a)} b={tuple(round(x, 4) for x in params.b)} "
+                   f"c={params.c:.4f} sigma={tuple(round(x, 3) for x in params.sigma)} ({doc['constants_source']['sigma']})")
         typer.echo(f"R2={params.r2:.4f} MSE={params.mse:.4f} on {len(obs)} configurations; wrote {out}")
+        for t, v in doc["informativeness"].items():
+            typer.echo(f"task {t}: i_doc={v['i_doc']:.3f} i_shot={v['i_shot']:.3f}")
         for note in params.notes:
             typer.echo(f"note: {note}")
         if loto_budget:
-            lengths = {(r.task, r.config.k, r.config.m, r.config.n): r.max_effective for r in res}
-            for t, frac in leave_one_task_out(obs, lengths, _budgets(loto_budget)[0]).items():
+            lengths = {(r.task, r.config.runner, r.config.k, r.config.m, r.config.n): r.max_effective
+                       for r in res if r.model == doc["model"]}
+            loto = leave_one_task_out(obs, lengths, _budgets(loto_budget)[0], refit_sigma=sigma == "fit")
+            for t, frac in loto.items():
                 typer.echo(f"leave-one-task-out {t}: {'-' if frac is None else f'{100 * frac:.1f}% of oracle'}")
 
     @app.command("allocate")

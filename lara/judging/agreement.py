@@ -75,7 +75,9 @@ def agreement(gold: Sequence[int], pred: Sequence[int | None], *, unparsed: str 
         prec = tp / pred_n[c] if pred_n[c] else 0.0
         rec = tp / gold_n[c] if gold_n[c] else 0.0
         f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        precs.append(prec), recs.append(rec), f1s.append(f1)
+        precs.append(prec)
+        recs.append(rec)
+        f1s.append(f1)
     p_o = correct / n
     p_e = sum((gold_n[c] / n) * (pred_n[c] / n) for c in CLASSES)
     kappa = (p_o - p_e) / (1 - p_e) if p_e < 1 else 1.0

@@ -80,12 +80,13 @@ async def compare_runs(run_a: Path | str, run_b: Path | str, judge: Any, *, fmt:
                        use_reference: bool = False, by: str = "category", concurrency: int = 8,
                        n_boot: int = 2000, seed: int = 0,
                        progress: Callable[[], None] | None = None) -> CompareResult:
-    """Judge A's answer vs B's answer for every sample id present in both runs."""
-    recs_a = {r["sample_id"]: r for r in read_records(run_a)}
-    recs_b = {r["sample_id"]: r for r in read_records(run_b)}
+    """Judge A's answer vs B's answer for every sample id present in both runs (each run's latest
+    record per sample)."""
+    recs_a = {r.sample_id: r for r in read_records(run_a)}
+    recs_b = {r.sample_id: r for r in read_records(run_b)}
     common = [sid for sid in recs_a if sid in recs_b]
     only = len(set(recs_a) ^ set(recs_b))
-    pairs = [sid for sid in common if recs_a[sid].get("answer") is not None and recs_b[sid].get("answer") is not None]
+    pairs = [sid for sid in common if recs_a[sid].answer is not None and recs_b[sid].answer is not None]
     missing = len(common) - len(pairs)
     questions: dict[str, str] = {}
     if any(question_of(recs_a[s]) is None for s in pairs):
@@ -95,9 +96,9 @@ async def compare_runs(run_a: Path | str, run_b: Path | str, judge: Any, *, fmt:
     async def one(sid: str) -> tuple[str, PairVerdict]:
         a, b = recs_a[sid], recs_b[sid]
         q = question_of(a) or question_of(b) or questions.get(sid) or ""
-        ref = "\n".join(a.get("references") or []) if use_reference else None
+        ref = "\n".join(a.references) if use_reference else None
         async with sem:
-            v = await judge_pair(judge, q, a["answer"], b["answer"], reference=ref or None, fmt=fmt)
+            v = await judge_pair(judge, q, a.answer or "", b.answer or "", reference=ref or None, fmt=fmt)
         if progress:
             progress()
         return sid, v
@@ -106,7 +107,8 @@ async def compare_runs(run_a: Path | str, run_b: Path | str, judge: Any, *, fmt:
     groups: dict[str, list[PairVerdict]] = {}
     out_pairs = []
     for sid, v in results:
-        cat = str(recs_a[sid].get(by) or (recs_a[sid].get("metadata") or {}).get(by) or "-")
+        rec = recs_a[sid]
+        cat = str(getattr(rec, by, None) or (rec.metadata or {}).get(by) or "-")
         groups.setdefault(cat, []).append(v)
         out_pairs.append({"sample_id": sid, by: cat, **v.to_dict()})
     rows = [summarise(c, vs, n_boot, seed) for c, vs in sorted(groups.items())]

@@ -14,7 +14,9 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from lara.errors import ResultsError
 from lara.results import store
+from lara.results.record import Record
 from lara.types import RunOutput, Sample
 
 log = logging.getLogger(__name__)
@@ -25,9 +27,15 @@ def samples_path(run: Path | str) -> Path:
     return p if p.is_file() else p / store.SAMPLES
 
 
-def read_records(path: Path | str) -> Iterator[dict[str, Any]]:
-    """Records of one run: a run folder or its samples file (not a folder of runs)."""
-    return store.read_records(samples_path(path))
+def read_records(path: Path | str) -> list[Record]:
+    """Records of one run (a run folder or a samples file, not a folder of runs): the latest record
+    per sample id, as every view counts them (:func:`lara.results.collect.read_run`)."""
+    from lara.results.collect import read_run
+
+    src = samples_path(path)
+    if not src.exists():
+        raise ResultsError(f"no such run folder or samples file: {path}")
+    return list(read_run(src).records)
 
 
 def read_jsonl_tolerant(path: Path) -> Iterator[dict[str, Any]]:
@@ -58,9 +66,9 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "judge"
 
 
-def question_of(rec: dict[str, Any]) -> str | None:
-    meta = rec.get("metadata") or {}
-    for q in (rec.get("question"), meta.get("question"), meta.get("query")):
+def question_of(rec: Record) -> str | None:
+    meta = rec.metadata or {}
+    for q in (rec.question, meta.get("question"), meta.get("query")):
         if isinstance(q, str) and q:
             return q
     return None
@@ -83,18 +91,20 @@ def task_questions(run_dir: Path) -> dict[str, str]:
         return {}
 
 
-def to_sample(rec: dict[str, Any], question: str | None = None) -> Sample:
-    meta = dict(rec.get("metadata") or {})
+def to_sample(rec: Record, question: str | None = None) -> Sample:
+    meta = dict(rec.metadata or {})
     for k in ("category", "context_type", "length"):
-        if rec.get(k) is not None:
-            meta.setdefault(k, rec[k])
+        if getattr(rec, k) is not None:
+            meta.setdefault(k, getattr(rec, k))
     return Sample(
-        id=str(rec["sample_id"]),
+        id=rec.sample_id,
         question=question or question_of(rec) or "",
-        references=tuple(rec.get("references") or ()),
+        references=tuple(rec.references),
         metadata=meta,
     )
 
 
-def to_output(rec: dict[str, Any]) -> RunOutput:
-    return RunOutput(answer=rec.get("answer"), effective_context_tokens=rec.get("effective_context_tokens") or 0)
+def to_output(rec: Record) -> RunOutput:
+    """The run's output as the scorer saw it in ``lara run`` (answer, context size, length skip)."""
+    return RunOutput(answer=rec.answer, effective_context_tokens=rec.effective_context_tokens or 0,
+                     skipped=rec.skipped)

@@ -58,11 +58,17 @@ def table(
     filterable: bool = False,
     table_id: str | None = None,
     row_class: str = "",
+    col_attrs: Sequence[Mapping[str, str]] | None = None,
 ) -> str:
-    """Rows are ``(cells, attrs)``; attrs become ``data-*`` attributes (filters, drill-down)."""
+    """Rows are ``(cells, attrs)``; attrs become ``data-*`` attributes of the row (filters,
+    drill-down; several values of one attribute are joined by a tab). ``col_attrs`` (one mapping per
+    column) become ``data-*`` attributes of the header cell, for filters that hide columns."""
     cls = " ".join(c for c in ("sortable" if sortable else "", "filterable" if filterable else "") if c)
     out = [f'<div class="scroll"><table{f" id={chr(34)}{esc(table_id)}{chr(34)}" if table_id else ""} class="{cls}">']
-    out.append("<thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in headers) + "</tr></thead><tbody>")
+    cols = list(col_attrs or [{}] * len(headers))
+    out.append("<thead><tr>" + "".join(
+        f"<th{''.join(f' data-{esc(k)}={chr(34)}{esc(v)}{chr(34)}' for k, v in a.items())}>{esc(h)}</th>"
+        for h, a in zip(headers, cols)) + "</tr></thead><tbody>")
     for cells, attrs in rows:
         extra = ""
         if attrs.get("class") or row_class:
@@ -78,6 +84,12 @@ def table(
         out.append(f"<tr{extra}{data}>" + "".join(tds) + "</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
+
+
+def details(summary: str, body: str, *, open_: bool = False, cls: str = "") -> str:
+    """A collapsed block (``<details>``): long tables stay one line until the reader opens them."""
+    klass = f' class="{esc(cls)}"' if cls else ""
+    return f"<details{klass}{' open' if open_ else ''}><summary>{esc(summary)}</summary>{body}</details>"
 
 
 def section(anchor: str, title: str, body: str, note: str = "") -> str:

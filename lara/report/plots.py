@@ -12,8 +12,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from lara.report.views import PointRow, accuracy_by_context, accuracy_by_position, fmt_tokens
+from lara.report.views import PointRow, accuracy_by_context, accuracy_by_position, fmt_tokens, lara_records
 from lara.results import lara_table
+from lara.results.paired import length_key
+from lara.results.record import Record
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +37,10 @@ def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
     return (n + cols - 1) // cols, cols
 
 
-def plot_lc_vs_rag(records: Sequence[Mapping[str, Any]]) -> Any | None:
+def plot_lc_vs_rag(records: Sequence[Record], model_names: Mapping[str, str] | None = None) -> Any | None:
     """Grouped bars: LC and RAG accuracy (%) per LaRA task category, one panel per model × length,
     LC − RAG gap written above each pair (the LaRA paper's main comparison)."""
-    rows = lara_table.aggregate(records)
+    rows = lara_table.aggregate(lara_records(records, model_names))
     panels: dict[tuple[str, str], dict[str, lara_table.TableRow]] = defaultdict(dict)
     for r in rows:
         panels[(r.model, r.length)][r.mode] = r
@@ -49,7 +51,7 @@ def plot_lc_vs_rag(records: Sequence[Mapping[str, Any]]) -> Any | None:
     fig = _figure(5.2 * ncols, 3.6 * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     cats = [*lara_table.TASKS, "overall"]
-    for ax, ((model, length), modes) in zip(axes.flat, sorted(panels.items(), key=lambda kv: (lara_table.LENGTH_ORDER.get(kv[0][1], 9), kv[0]))):
+    for ax, ((model, length), modes) in zip(axes.flat, sorted(panels.items(), key=lambda kv: (length_key(kv[0][1]), kv[0][0]))):
         present = [m for m in ("LC", "RAG") if m in modes]
         width = 0.8 / max(1, len(present))
         for j, mode in enumerate(present):
@@ -64,15 +66,11 @@ def plot_lc_vs_rag(records: Sequence[Mapping[str, Any]]) -> Any | None:
         ax.set_xticks(range(len(cats)), cats, fontsize=8, rotation=15)
         ax.set_ylim(0, 105)
         ax.set_ylabel("accuracy (%)")
-        ax.set_title(f"{_short_model(model)} · {length}", fontsize=9)
+        ax.set_title(f"{model} · {length}", fontsize=9)
         ax.legend(fontsize=7, loc="lower right")
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     return fig
-
-
-def _short_model(model: str) -> str:
-    return model.rstrip("/").rsplit("/", 1)[-1] if "/" in model else model
 
 
 def _plot_points(points: list[PointRow], xlabel: str, title: str, log_x: bool, tick_labels: bool) -> Any | None:
@@ -91,7 +89,7 @@ def _plot_points(points: list[PointRow], xlabel: str, title: str, log_x: bool, t
         ticks: dict[float, str] = {}
         for name, pts in sorted(series.items()):
             pts.sort(key=lambda p: p.x)
-            ax.plot([p.x for p in pts], [100 * p.mean for p in pts], marker="o", label=name)
+            ax.plot([p.x for p in pts], [100 * p.mean if p.mean is not None else float("nan") for p in pts], marker="o", label=name)
             ticks.update({p.x: p.label for p in pts})
         if log_x:
             ax.set_xscale("log", base=2)
@@ -109,15 +107,15 @@ def _plot_points(points: list[PointRow], xlabel: str, title: str, log_x: bool, t
     return fig
 
 
-def plot_accuracy_vs_context(records: Sequence[Mapping[str, Any]]) -> Any | None:
+def plot_accuracy_vs_context(records: Sequence[Record], model_names: Mapping[str, str] | None = None) -> Any | None:
     """Accuracy per runner against effective context tokens (bin upper edges, log2 axis)."""
-    return _plot_points(accuracy_by_context(records), "effective context tokens (bin upper edge)",
+    return _plot_points(accuracy_by_context(records, model_names), "effective context tokens (bin upper edge)",
                         "accuracy vs context", log_x=True, tick_labels=True)
 
 
-def plot_lost_in_the_middle(records: Sequence[Mapping[str, Any]]) -> Any | None:
+def plot_lost_in_the_middle(records: Sequence[Record], model_names: Mapping[str, str] | None = None) -> Any | None:
     """Accuracy by answer position (LaRA ``context_order`` segment, synthetic ``depth``)."""
-    return _plot_points(accuracy_by_position(records), "answer position", "by position",
+    return _plot_points(accuracy_by_position(records, model_names), "answer position", "by position",
                         log_x=False, tick_labels=True)
 
 
@@ -129,10 +127,16 @@ _BUILDERS = {
 
 
 def write_plots(
-    records: Sequence[Mapping[str, Any]], out_dir: Path, formats: Sequence[str] = ("png",),
-    names: Sequence[str] = PLOTS,
+    records: Sequence[Record], out_dir: Path, formats: Sequence[str] = ("png",),
+    names: Sequence[str] = PLOTS, model_names: Mapping[str, str] | None = None,
 ) -> dict[str, list[Path]]:
-    """Write every figure that has data as ``<out_dir>/<name>.<fmt>``; returns name -> paths."""
+    """Write every figure that has data as ``<out_dir>/<name>.<fmt>``; returns name -> paths.
+    Models are labelled by their display names (:func:`lara.report.names.display_names` unless
+    ``model_names`` is given)."""
+    from lara.report.names import display_names
+
+    records = [Record.coerce(r) for r in records]
+    model_names = display_names(records) if model_names is None else model_names
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     bad = [f for f in formats if f not in ("png", "svg", "pdf")]
@@ -142,7 +146,7 @@ def write_plots(
     for name in names:
         if name not in _BUILDERS:
             raise ValueError(f"unknown plot {name!r}; valid: {', '.join(PLOTS)}")
-        fig = _BUILDERS[name](records)
+        fig = _BUILDERS[name](records, model_names)
         if fig is None:
             log.info("plot %s: no data in these records, skipped", name)
             continue

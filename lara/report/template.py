@@ -36,7 +36,7 @@ tr.gap td { background: #fbf6ee; font-style: italic; }
 td.pos { color: var(--lc); } td.neg { color: var(--rag); }
 tbody tr:nth-child(even) td { background: #fafbfc; }
 tr.clickable { cursor: pointer; } tr.clickable:hover td { background: #eef3fb; }
-.lab-correct { color: var(--ok); font-weight: 600; } .lab-wrong { color: var(--bad); font-weight: 600; }
+.lab-correct { color: var(--ok); font-weight: 600; } .lab-incorrect { color: var(--bad); font-weight: 600; }
 .lab-unparsed, .lab-error, .lab-skipped { color: var(--warn); font-weight: 600; }
 img.plot { max-width: 100%; border: 1px solid var(--line); margin: 6px 0; }
 button { font-size: 12.5px; padding: 2px 8px; cursor: pointer; }
@@ -52,6 +52,13 @@ dialog .body { padding: 6px 14px 16px; }
 .kv pre { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; font: 12.5px/1.4 ui-monospace, monospace;
           background: var(--bg); padding: 3px 6px; border-radius: 3px; }
 .counts { color: var(--muted); font-size: 12.5px; }
+#headlines { margin: 6px 0 2px; padding-left: 18px; font-size: 13.5px; }
+#headlines li { margin: 1px 0; }
+.warn { color: var(--warn); font-size: 12.5px; }
+details > summary { cursor: pointer; color: var(--lc); margin: 4px 0; }
+tr.overall td { font-weight: 600; }
+h3.sub { margin-bottom: 2px; }
+#samples .scroll { max-height: 75vh; overflow-y: auto; }
 """
 
 JS = r"""
@@ -75,14 +82,26 @@ JS = r"""
     return f;
   }
   function applyRowFilters() {
+    // a row without an attribute is not narrowed by it; a tab joins several values (a gap row
+    // stands for both runners); a header cell with data-category hides its column for another category
     const f = filters();
     document.querySelectorAll('table.filterable tbody tr').forEach(tr => {
       let ok = true;
       for (const k in f) {
         const v = tr.getAttribute('data-' + k);
-        if (v !== null && v !== f[k]) { ok = false; break; }
+        if (v !== null && !v.split('\t').includes(f[k])) { ok = false; break; }
       }
       tr.hidden = !ok;
+    });
+    document.querySelectorAll('table.filterable').forEach(t => {
+      const heads = Array.from(t.tHead ? t.tHead.rows[0].cells : []);
+      heads.forEach((th, i) => {
+        const c = th.getAttribute('data-category');
+        if (c === null) return;
+        const hide = !!f.category && c !== f.category;
+        th.hidden = hide;
+        Array.from(t.tBodies[0].rows).forEach(r => { if (r.cells[i]) r.cells[i].hidden = hide; });
+      });
     });
   }
   function sampleMatches(s, f, outcome, text) {
@@ -199,7 +218,7 @@ JS = r"""
     FIELDS.forEach(k => {
       const s = document.querySelector('#filters select[data-filter="' + k + '"]');
       const v = tr.getAttribute('data-' + k);
-      if (s) s.value = (v !== null && v !== '-') ? v : '';
+      if (s) s.value = (v !== null && v !== '-' && !v.includes('\t')) ? v : '';
     });
     shown = PAGE; applyRowFilters(); renderSamples();
     document.getElementById('samples').scrollIntoView();

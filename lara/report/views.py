@@ -1,8 +1,10 @@
 """Report views: plain-data aggregations of result records that the HTML page, the plots and the
 terminal share, so every surface shows the same numbers.
 
-Outcomes follow :func:`lara.results.lara_table.record_outcome` (ok / unparsed / error / skipped);
-means are over ``ok`` records only and the other outcomes are always counted next to them.
+Records are :class:`~lara.results.record.Record` objects and count by :attr:`Record.outcome` (the
+one rule): means are over ``correct``/``incorrect`` records only, and unparsed, error and skipped
+records are always counted next to them. Models are shown by one display name
+(:func:`lara.report.names.display_names`) passed in as ``names``.
 """
 
 from __future__ import annotations
@@ -10,27 +12,41 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
-from lara.results.lara_table import record_outcome
+from lara.results.record import Record
 
-OUTCOMES = ("ok", "unparsed", "error", "skipped")
+OUTCOMES = ("scored", "unparsed", "error", "skipped")  # scored = correct or incorrect
 GROUP = ("model", "runner", "task")
 FILTER_FIELDS = ("task", "category", "length", "model", "runner")
 
 
-def runner_name(r: Mapping[str, Any]) -> str:
+def runner_name(r: Record) -> str:
     """The preset label (``rag-lara``) when present, else the registered runner name."""
-    return str(r.get("runner_label") or r.get("runner") or "-")
+    return r.runner_label or r.runner or "-"
 
 
-def group_key(r: Mapping[str, Any], keys: Sequence[str] = GROUP) -> tuple[str, ...]:
-    return tuple(runner_name(r) if k == "runner" else str(r.get(k) if r.get(k) is not None else "-") for k in keys)
+def scored(r: Record) -> bool:
+    return r.outcome in ("correct", "incorrect")
 
 
-def series_name(r: Mapping[str, Any]) -> str:
-    """One line in a plot: runner, plus the model id when several models are compared."""
-    return f"{runner_name(r)} · {r.get('model_id') or r.get('model') or '-'}"
+def field_value(r: Record, key: str, names: Mapping[str, str] | None = None) -> str:
+    """A record's value for a grouping/filter key as displayed (runner label, model display name)."""
+    if key == "runner":
+        return runner_name(r)
+    if key == "model":
+        return (names or {}).get(r.model, r.model or "-")
+    v = getattr(r, key, None)
+    return "-" if v is None or v == "" else str(v)
+
+
+def group_key(r: Record, keys: Sequence[str] = GROUP, names: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    return tuple(field_value(r, k, names) for k in keys)
+
+
+def series_name(r: Record, names: Mapping[str, str] | None = None) -> str:
+    """One line in a plot: runner, plus the model's display name."""
+    return f"{runner_name(r)} · {field_value(r, 'model', names)}"
 
 
 @dataclass(frozen=True)
@@ -38,7 +54,7 @@ class CostRow:
     key: tuple[str, ...]
     n: int
     scored: int
-    correct: float  # sum of ok score values (partial credit counts fractionally)
+    correct: float  # sum of scored values (partial credit counts fractionally)
     input_tokens: int
     calls: int
 
@@ -55,17 +71,18 @@ class CostRow:
         return self.correct / self.scored if self.scored else None
 
 
-def cost_rows(records: Iterable[Mapping[str, Any]], keys: Sequence[str] = GROUP) -> list[CostRow]:
+def cost_rows(records: Iterable[Record], keys: Sequence[str] = GROUP,
+              names: Mapping[str, str] | None = None) -> list[CostRow]:
     """Input tokens and model calls spent per correct answer: what a point of accuracy costs."""
     acc: dict[tuple[str, ...], list[float]] = defaultdict(lambda: [0, 0, 0.0, 0, 0])
     for r in records:
-        a = acc[group_key(r, keys)]
+        a = acc[group_key(r, keys, names)]
         a[0] += 1
-        a[3] += int(r.get("input_tokens") or 0)
-        a[4] += int(r.get("n_calls") or 0)
-        if record_outcome(r) == "ok":
+        a[3] += r.input_tokens or 0
+        a[4] += r.n_calls or 0
+        if scored(r):
             a[1] += 1
-            a[2] += float(r.get("score") or 0.0)
+            a[2] += float(r.score or 0.0)
     return [CostRow(k, int(a[0]), int(a[1]), a[2], int(a[3]), int(a[4])) for k, a in sorted(acc.items())]
 
 
@@ -77,25 +94,28 @@ class StatusRow:
     counts: dict[str, int]
 
 
-def status_rows(records: Iterable[Mapping[str, Any]], keys: Sequence[str] = GROUP) -> list[StatusRow]:
-    """Outcome counts per group and scorer: the primary score as the leaderboard counts it (errors
-    and skipped samples included), secondary scores (e.g. a second judge) by their own status."""
+def status_rows(records: Iterable[Record], keys: Sequence[str] = GROUP,
+                names: Mapping[str, str] | None = None) -> list[StatusRow]:
+    """Outcome counts per group and scorer: the primary score as the leaderboard counts it
+    (:attr:`Record.outcome`: errors and skipped samples included), secondary scores (e.g. a second
+    judge) by their own status."""
     records = list(records)
-    names: dict[tuple[str, ...], str] = {}
+    primary_of: dict[tuple[str, ...], str] = {}
     for r in records:  # a failed sample has no score_name: count it under its run's primary scorer
-        if r.get("score_name"):
-            names.setdefault(group_key(r, keys), str(r["score_name"]))
+        if r.score_name:
+            primary_of.setdefault(group_key(r, keys, names), r.score_name)
     acc: dict[tuple[tuple[str, ...], str, bool], dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     for r in records:
-        k = group_key(r, keys)
-        primary = str(r.get("score_name") or names.get(k, "-"))
-        acc[(k, primary, True)][record_outcome(r)] += 1
-        for name, s in (r.get("scores") or {}).items():
+        k = group_key(r, keys, names)
+        primary = r.score_name or primary_of.get(k, "-")
+        acc[(k, primary, True)]["scored" if scored(r) else r.outcome] += 1
+        for name, s in (r.scores or {}).items():
             if name == primary or not isinstance(s, Mapping):
                 continue
-            status = s.get("status") if s.get("status") in OUTCOMES else "error"
-            acc[(k, str(name), False)][status] += 1
-    return [StatusRow(k, name, prim, counts) for (k, name, prim), counts in sorted(acc.items(), key=lambda t: (t[0][0], not t[0][2], t[0][1]))]
+            status = str(s.get("status"))
+            acc[(k, str(name), False)][{"ok": "scored"}.get(status, status) if status in ("ok", *OUTCOMES) else "error"] += 1
+    return [StatusRow(k, name, prim, counts)
+            for (k, name, prim), counts in sorted(acc.items(), key=lambda t: (t[0][0], not t[0][2], t[0][1]))]
 
 
 def context_bin(tokens: int) -> tuple[int, int]:
@@ -121,7 +141,8 @@ def fmt_tokens(n: float) -> str:
 
 @dataclass(frozen=True)
 class PointRow:
-    """One point of a curve: accuracy of a series at an x position (a context bin or a position)."""
+    """One point of a curve: accuracy of a series at an x position (a context bin or a position).
+    ``attrs`` are the record fields the points share (task, runner, model...), for the filters."""
 
     series: str
     x: float
@@ -130,37 +151,43 @@ class PointRow:
     scored: int
     mean: float | None
     facet: str = ""
+    attrs: tuple[tuple[str, str], ...] = ()
 
 
-def _points(items: Iterable[tuple[str, str, float, str, Mapping[str, Any]]]) -> list[PointRow]:
+def _points(items: Iterable[tuple[str, str, float, str, Record]], names: Mapping[str, str] | None) -> list[PointRow]:
     acc: dict[tuple[str, str, float, str], list[float]] = defaultdict(lambda: [0, 0, 0.0])
+    attrs: dict[tuple[str, str, float, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for facet, series, x, label, r in items:
-        a = acc[(facet, series, x, label)]
+        key = (facet, series, x, label)
+        a = acc[key]
         a[0] += 1
-        if record_outcome(r) == "ok":
+        if scored(r):
             a[1] += 1
-            a[2] += float(r.get("score") or 0.0)
+            a[2] += float(r.score or 0.0)
+        for f in FILTER_FIELDS:
+            attrs[key][f].add(field_value(r, f, names))
     return [
-        PointRow(series, x, label, int(a[0]), int(a[1]), (a[2] / a[1]) if a[1] else None, facet)
+        PointRow(series, x, label, int(a[0]), int(a[1]), (a[2] / a[1]) if a[1] else None, facet,
+                 tuple((f, "\t".join(sorted(v))) for f, v in attrs[key].items()))
         for (facet, series, x, label), a in sorted(acc.items())
     ]
 
 
-def accuracy_by_context(records: Iterable[Mapping[str, Any]]) -> list[PointRow]:
+def accuracy_by_context(records: Iterable[Record], names: Mapping[str, str] | None = None) -> list[PointRow]:
     """Accuracy per runner over power-of-two bins of effective context tokens (sweeps and mixed
     document lengths alike); x is the bin's upper edge."""
-    def items():
+    def items() -> Iterable[tuple[str, str, float, str, Record]]:
         for r in records:
-            lo, hi = context_bin(int(r.get("effective_context_tokens") or 0))
+            lo, hi = context_bin(r.effective_context_tokens or 0)
             if hi:
-                yield r.get("task") or "", series_name(r), float(hi), f"{fmt_tokens(lo)}–{fmt_tokens(hi)}", r
-    return _points(items())
+                yield r.task or "", series_name(r, names), float(hi), f"{fmt_tokens(lo)}–{fmt_tokens(hi)}", r
+    return _points(items(), names)
 
 
-def answer_position(r: Mapping[str, Any]) -> tuple[float, str] | None:
+def answer_position(r: Record) -> tuple[float, str] | None:
     """Where the answer sits in the context: LaRA's ``context_order`` (segment index; "full" and
     comparison questions have none) or the synthetic task's relative ``depth``."""
-    meta = r.get("metadata") or {}
+    meta = r.metadata or {}
     order = meta.get("context_order")
     if isinstance(order, int) and not isinstance(order, bool):
         return float(order), f"segment {order}"
@@ -170,17 +197,28 @@ def answer_position(r: Mapping[str, Any]) -> tuple[float, str] | None:
     return None
 
 
-def accuracy_by_position(records: Iterable[Mapping[str, Any]]) -> list[PointRow]:
+def accuracy_by_position(records: Iterable[Record], names: Mapping[str, str] | None = None) -> list[PointRow]:
     """Lost in the middle: accuracy per runner by answer position, one facet per task/category."""
-    def items():
+    def items() -> Iterable[tuple[str, str, float, str, Record]]:
         for r in records:
             pos = answer_position(r)
             if pos is not None:
-                facet = f"{r.get('task') or '-'} / {r.get('category') or '-'}"
-                yield facet, series_name(r), pos[0], pos[1], r
-    return _points(items())
+                facet = f"{r.task or '-'} / {r.category or '-'}"
+                yield facet, series_name(r, names), pos[0], pos[1], r
+    return _points(items(), names)
 
 
-def distinct(records: Iterable[Mapping[str, Any]], field: str) -> list[str]:
-    vals = {runner_name(r) if field == "runner" else r.get(field) for r in records}
-    return sorted(str(v) for v in vals if v is not None)
+def distinct(records: Iterable[Record], key: str, names: Mapping[str, str] | None = None) -> list[str]:
+    """Values of a filter field, lengths by their number (32k before 128k), others alphabetically."""
+    from lara.results.paired import length_key
+
+    vals = {field_value(r, key, names) for r in records} - {"-"}
+    return sorted(vals, key=length_key) if key == "length" else sorted(vals)
+
+
+def lara_records(records: Iterable[Record], names: Mapping[str, str] | None = None) -> list[Record]:
+    """Records for :mod:`lara.results.lara_table` (which keys models by ``model_id``), with the model's
+    display name as ``model_id`` so the LaRA view names a model like every other table."""
+    from dataclasses import replace
+
+    return [replace(r, model_id=field_value(r, "model", names)) for r in records]

@@ -6,9 +6,10 @@ Overall column is the mean of the four tasks. Records whose score is not ``ok`` 
 output, errors, skipped samples) are excluded from the accuracy denominators but counted and shown,
 because the original code silently dropped failed judge calls and we want such losses visible.
 
-Input: record dicts as written by :mod:`lara.results.record` (only ``runner``, ``runner_params``,
-``model``, ``length``, ``context_type``, ``category``, ``score``, ``score_status``, ``error`` and
-``skipped`` are read), so the same functions work on engine runs and on replayed predictions.
+Input: :class:`~lara.results.record.Record` objects (only the strategy, model, length, context
+type, category, score and outcome are read), so the same functions work on engine runs and on
+replayed predictions. LC and RAG columns are the ``long_context`` and ``rag`` strategies, which
+runner classes declare: a new LC or RAG runner lands in its column with no edit here.
 """
 
 from __future__ import annotations
@@ -19,70 +20,26 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-TASKS = ("location", "reasoning", "comparison", "hallucination")
-TASK_ALIASES = {
-    "location": "location",
-    "loc": "location",
-    "reasoning": "reasoning",
-    "reas": "reasoning",
-    "comp": "comparison",
-    "comparison": "comparison",
-    "hallu": "hallucination",
-    "hallucination": "hallucination",
-}
-MODE_ALIASES = {
-    "long_context": "LC",
-    "long-context": "LC",
-    "lc": "LC",
-    "full": "LC",
-    "rag": "RAG",
-    "rag-lara": "RAG",
-    "rag_lara": "RAG",
-}
+from lara.results.record import Record
+from lara.vocabulary import CATEGORIES
+from lara.vocabulary import category as category_name
+
+TASKS = CATEGORIES  # the paper's four task columns, in its order
+#: The paper table's ``setting`` column (LC / RAG) -> our mode names.
+MODE_ALIASES = {"lc": "LC", "long_context": "LC", "full": "LC", "rag": "RAG"}
+#: A record's strategy (from its runner class) -> the paper's mode; other strategies are not LaRA modes.
+STRATEGY_MODE = {"long_context": "LC", "rag": "RAG"}
 LENGTH_ORDER = {"32k": 0, "128k": 1}
 
 
 def normalise_task(category: str | None) -> str | None:
-    if category is None:
-        return None
-    return TASK_ALIASES.get(str(category).strip().lower())
+    """The canonical LaRA category (``comp`` -> ``comparison``); None for anything else."""
+    return category_name(category)
 
 
-def record_mode(record: Mapping[str, Any]) -> str | None:
-    """LC / RAG from the runner name (``long_context``, ``lc``, ``rag``, ``rag-lara``...).
-
-    Falls back to ``runner_params['mode']`` and to any runner name starting with ``rag`` so that
-    variants (``rag-bm25``) still land in the RAG column; anything else is not a LaRA mode (None).
-    """
-    names = [record.get("runner")]
-    params = record.get("runner_params") or {}
-    if isinstance(params, Mapping):
-        names += [params.get("mode"), params.get("runner"), params.get("name")]
-    for name in names:
-        if not name:
-            continue
-        key = str(name).strip().lower()
-        if key in MODE_ALIASES:
-            return MODE_ALIASES[key]
-        if key.startswith("rag"):
-            return "RAG"
-        if key.startswith("long") or key.startswith("lc"):
-            return "LC"
-    return None
-
-
-def record_outcome(record: Mapping[str, Any]) -> str:
-    """One of ok / unparsed / error / skipped: how the record counts in the table."""
-    if record.get("skipped"):
-        return "skipped"
-    if record.get("error"):
-        return "error"
-    status = record.get("score_status")
-    if status == "ok" and record.get("score") is not None:
-        return "ok"
-    if status in ("unparsed", "skipped"):
-        return status
-    return "error"
+def record_mode(record: Record) -> str | None:
+    """LC / RAG from the record's strategy (declared by its runner class); None for other runners."""
+    return STRATEGY_MODE.get(record.strategy)
 
 
 @dataclass(frozen=True)
@@ -100,7 +57,7 @@ class CellStats:
         return self.correct / self.judged if self.judged else None
 
     def add(self, outcome: str, value: float | None) -> "CellStats":
-        if outcome == "ok":
+        if outcome in ("correct", "incorrect"):
             return replace(self, correct=self.correct + float(value or 0.0), judged=self.judged + 1)
         return replace(self, **{outcome: getattr(self, outcome) + 1})
 
@@ -108,16 +65,17 @@ class CellStats:
 CellKey = tuple[str, str, str, str, str]  # model, mode, length, context_type, task
 
 
-def cell_stats(records: Iterable[Mapping[str, Any]]) -> dict[CellKey, CellStats]:
-    """Accuracy counts per (model, mode, length, context type, task); non-LaRA records are ignored."""
+def cell_stats(records: Iterable[Record | Mapping[str, object]]) -> dict[CellKey, CellStats]:
+    """Accuracy counts per (model, mode, length, context type, task); non-LaRA records are ignored.
+    How a record counts is :attr:`Record.outcome` (the one rule)."""
     cells: dict[CellKey, CellStats] = defaultdict(CellStats)
-    for rec in records:
+    for rec in map(Record.coerce, records):
         mode = record_mode(rec)
-        task = normalise_task(rec.get("category"))
-        if mode is None or task is None or not rec.get("length"):
+        task = normalise_task(rec.category)
+        if mode is None or task is None or not rec.length:
             continue
-        key = (str(rec.get("model_id") or rec.get("model") or ""), mode, str(rec["length"]), str(rec.get("context_type") or ""), task)
-        cells[key] = cells[key].add(record_outcome(rec), rec.get("score"))
+        key = (str(rec.model_id or rec.model or ""), mode, str(rec.length), str(rec.context_type or ""), task)
+        cells[key] = cells[key].add(rec.outcome, rec.score)
     return dict(cells)
 
 
@@ -176,7 +134,7 @@ def rows_from_cells(cells: Mapping[CellKey, CellStats]) -> list[TableRow]:
     return sort_rows(rows)
 
 
-def aggregate(records: Iterable[Mapping[str, Any]]) -> list[TableRow]:
+def aggregate(records: Iterable[Record | Mapping[str, object]]) -> list[TableRow]:
     """Records → LaRA table rows (one per model × length × mode)."""
     return rows_from_cells(cell_stats(records))
 
@@ -198,7 +156,7 @@ def gap_rows(rows: Iterable[TableRow]) -> list[TableRow]:
         rag = by_key.get((model, length, "RAG"))
         if mode != "LC" or rag is None:
             continue
-        vals = {t: _diff(lc.task(t), rag.task(t)) for t in (*TASKS, "overall")}
+        vals: dict[str, Any] = {t: _diff(lc.task(t), rag.task(t)) for t in (*TASKS, "overall")}
         out.append(TableRow(model=model, length=length, mode="LC-RAG", **vals))
     return sort_rows(out)
 
@@ -219,12 +177,13 @@ def paper_table(path: str | Path) -> list[TableRow]:
     rows = []
     with open(path, newline="", encoding="utf-8") as fh:
         for rec in csv.DictReader(fh):
+            values: dict[str, Any] = {t: float(rec[t]) for t in (*TASKS, "overall")}
             rows.append(
                 TableRow(
                     model=rec["model"],
                     length=rec["length"],
                     mode=MODE_ALIASES.get(rec["setting"].strip().lower(), rec["setting"]),
-                    **{t: float(rec[t]) for t in (*TASKS, "overall")},
+                    **values,
                 )
             )
     return sort_rows(rows)

@@ -1,8 +1,10 @@
 """Aggregate any set of result records into a leaderboard with explicit counts and 95% CIs.
 
-Means are over samples whose primary score is ``ok``; errors, skipped (e.g. truncation policy
-``skip``), unparsed and score errors are excluded from the denominator and shown as counts, so a
-reader always sees what a number rests on. Intervals are percentile bootstraps (seeded).
+Means are over samples whose outcome is ``correct`` or ``incorrect`` (:attr:`Record.outcome`, the
+one rule); errors, skipped (e.g. truncation policy ``skip``) and unparsed records are excluded from
+the denominator and shown as counts, so a reader always sees what a number rests on. Truncated LC
+samples are counted too. Intervals are percentile bootstraps (seeded). The cost column prices the
+live (uncached) calls with :mod:`lara.pricing` (batch prices for the ``openai-batch`` backend).
 """
 
 from __future__ import annotations
@@ -13,7 +15,25 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Sequence
 
+from lara.errors import ConfigError
+from lara.results.record import Record
+from lara.vocabulary import did_you_mean
+
 DEFAULT_KEYS = ("model", "runner", "task", "category", "length")
+#: Keys a leaderboard may group by (``--by``): record fields, ``runner`` meaning the runner label.
+GROUP_KEYS = ("model", "model_id", "runner", "strategy", "task", "category", "context_type", "length",
+              "retriever", "backend", "run_id", "spec_hash")
+FORMATS = ("rich", "md", "csv", "json")
+
+
+def check_keys(keys: Sequence[str]) -> tuple[str, ...]:
+    """``--by`` keys from the fixed list, with a did-you-mean for a typo."""
+    for k in keys:
+        if k not in GROUP_KEYS:
+            raise ConfigError(f"unknown group-by key {k!r}{did_you_mean(k, GROUP_KEYS)}; valid: {', '.join(GROUP_KEYS)}")
+    if not keys:
+        raise ConfigError("--by needs at least one key")
+    return tuple(keys)
 
 
 @dataclass(frozen=True)
@@ -29,12 +49,14 @@ class Row:
     unparsed: int
     input_tokens: int
     calls: int
+    truncated: int = 0
+    cost_usd: float | None = None  # API cost of the group's live calls (price table; None: unpriced model)
 
 
-def record_key(r: dict[str, Any], keys: Sequence[str]) -> tuple[str, ...]:
+def record_key(r: Record, keys: Sequence[str]) -> tuple[str, ...]:
     out = []
     for k in keys:
-        v = r.get("runner_label") or r.get("runner") if k == "runner" else r.get(k)
+        v = (r.runner_label or r.runner) if k == "runner" else getattr(r, k, None)
         out.append("-" if v is None else str(v))
     return tuple(out)
 
@@ -56,34 +78,49 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = 1000, seed: int = 0) -> 
 
 
 def aggregate(
-    records: Iterable[dict[str, Any]], keys: Sequence[str] = DEFAULT_KEYS, n_boot: int = 1000
+    records: Iterable[Record | dict[str, Any]], keys: Sequence[str] = DEFAULT_KEYS, n_boot: int = 1000,
+    prices: Any = None,
 ) -> list[Row]:
+    """Rows per group; ``prices`` (a :class:`lara.pricing.PriceTable`, default the shipped one)
+    gives the cost column: batch prices for ``openai-batch`` records, cache hits free."""
+    if prices is None:
+        from lara.pricing import default_table
+
+        prices = default_table()
     groups: dict[tuple[str, ...], dict[str, Any]] = {}
-    for r in records:
+    for r in map(Record.coerce, records):
         g = groups.setdefault(
             record_key(r, keys),
-            {"values": [], "n": 0, "errors": 0, "skipped": 0, "unparsed": 0, "tok": 0, "calls": 0},
+            {"values": [], "n": 0, "error": 0, "skipped": 0, "unparsed": 0, "tok": 0, "calls": 0, "trunc": 0,
+             "cost": 0.0},
         )
+        cost = prices.record_cost(r)
+        g["cost"] = None if cost is None or g["cost"] is None else g["cost"] + cost
         g["n"] += 1
-        g["tok"] += r.get("input_tokens") or 0
-        g["calls"] += r.get("n_calls") or 0
-        if r.get("error"):
-            g["errors"] += 1
-        elif r.get("skipped"):
-            g["skipped"] += 1
-        elif r.get("score_status") == "unparsed":
-            g["unparsed"] += 1
-        elif r.get("score_status") == "ok" and r.get("score") is not None:
-            g["values"].append(float(r["score"]))
+        g["tok"] += r.input_tokens or 0
+        g["calls"] += r.n_calls or 0
+        g["trunc"] += r.truncated
+        outcome = r.outcome
+        if outcome in ("correct", "incorrect"):
+            g["values"].append(float(r.score))  # type: ignore[arg-type]
         else:
-            g["errors"] += 1  # a score error is still an error for the reader
+            g[outcome] += 1
     rows = []
-    for i, (key, g) in enumerate(sorted(groups.items())):
+    for i, (key, g) in enumerate(sorted(groups.items(), key=lambda kv: sort_key(kv[0], keys))):
         vals = g["values"]
         mean = sum(vals) / len(vals) if vals else None
         lo, hi = bootstrap_ci(vals, n_boot=n_boot, seed=i) if vals else (None, None)
-        rows.append(Row(key, g["n"], len(vals), mean, lo, hi, g["errors"], g["skipped"], g["unparsed"], g["tok"], g["calls"]))
+        rows.append(Row(key, g["n"], len(vals), mean, lo, hi, g["error"], g["skipped"], g["unparsed"],
+                        g["tok"], g["calls"], g["trunc"], g["cost"]))
     return rows
+
+
+def sort_key(key: tuple[str, ...], keys: Sequence[str]) -> tuple[Any, ...]:
+    """Rows sort by their keys, lengths by number (32k before 128k), categories in LaRA's order."""
+    from lara.results.paired import category_key, length_key
+
+    return tuple(length_key(v) if k == "length" else category_key(v) if k == "category" else (0, v)
+                 for k, v in zip(keys, key))
 
 
 def _pct(x: float | None) -> str:
@@ -91,12 +128,14 @@ def _pct(x: float | None) -> str:
 
 
 def table_rows(rows: list[Row], keys: Sequence[str]) -> tuple[list[str], list[list[str]]]:
-    header = [*keys, "n", "score", "95% CI", "errors", "skipped", "unparsed", "in tok/sample"]
+    header = [*keys, "n", "score", "95% CI", "errors", "skipped", "unparsed", "truncated", "in tok/sample", "cost $"]
     body = []
     for r in rows:
         ci = "-" if r.ci_low is None else f"{_pct(r.ci_low)}–{_pct(r.ci_high)}"
         tok = f"{r.input_tokens / r.n:.0f}" if r.n else "-"
-        body.append([*r.key, str(r.n), _pct(r.mean), ci, str(r.errors), str(r.skipped), str(r.unparsed), tok])
+        cost = "-" if r.cost_usd is None else f"{r.cost_usd:.4f}"
+        body.append([*r.key, str(r.n), _pct(r.mean), ci, str(r.errors), str(r.skipped), str(r.unparsed),
+                     str(r.truncated), tok, cost])
     return header, body
 
 
@@ -115,4 +154,4 @@ def render(rows: list[Row], keys: Sequence[str], fmt: str = "md") -> str:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(b) + " |" for b in body]
         return "\n".join(lines)
-    raise ValueError(f"unknown format {fmt!r}; valid: md, csv, json")
+    raise ConfigError(f"unknown format {fmt!r}{did_you_mean(fmt, FORMATS)}; valid: {', '.join(FORMATS)}")

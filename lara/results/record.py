@@ -143,6 +143,14 @@ class Record:
         return ErrorInfo(str(e.get("type", "")), str(e.get("message", "")), int(e.get("retries") or 0), e.get("kind"))
 
     # -- serialisation ------------------------------------------------------------------------
+    @classmethod
+    def coerce(cls, obj: "Record | Mapping[str, Any]") -> "Record":
+        """A Record from a Record or a record dict (identity fields may be missing in hand-built
+        analysis rows; they default to empty)."""
+        if isinstance(obj, Record):
+            return obj
+        return cls.from_dict({"run_id": "", "sample_id": "", **obj})
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON line (schema :data:`SCHEMA_VERSION`), keys in schema order."""
         d = {name: getattr(self, name) for name in _KEYS}

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lara.types import ScoredChunk
+from lara.errors import MissingDataError
 
 
 class CrossEncoderReranker:
@@ -14,7 +15,7 @@ class CrossEncoderReranker:
 
     def __init__(self, path: str, batch_size: int = 16, device: str = "cpu") -> None:
         if not Path(path).expanduser().exists():
-            raise FileNotFoundError(f"reranker_path {path!r} does not exist (a local model folder)")
+            raise MissingDataError(f"reranker_path {path!r} does not exist (a local model folder)")
         self.path = str(Path(path).expanduser())
         self.batch_size = batch_size
         self.device = device

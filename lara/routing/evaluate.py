@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
+from lara.results.record import Record
 from lara.routing.fit import (
     PAPER_BUCKETS,
     PAPER_CATEGORIES,
@@ -25,6 +26,7 @@ from lara.routing.fit import (
     fit_policy,
 )
 from lara.routing.loader import load_policy, policy_from_dict
+from lara.routing.outcomes import strategy_of
 from lara.routing.policy import Policy
 from lara.routing.types import RequestFeatures, normalize_category
 
@@ -57,7 +59,7 @@ def _finish(rows: list[dict[str, Any]], lc: float, rag: float, oracle: float) ->
     return out
 
 
-def lomo_paper(rows: list[Mapping[str, Any]]) -> list[EvalRow]:
+def lomo_paper(rows: Sequence[Mapping[str, Any]]) -> list[EvalRow]:
     """Leave-one-model-out on the paper table (11 models x 2 lengths x 4 categories = 88 cells)."""
     score = {(r["model"], r["length"], c, r["setting"]): float(r[c]) for r in rows for c in PAPER_CATEGORIES}
     group = {r["model"]: r["group"] for r in rows}
@@ -126,11 +128,10 @@ def _context_tokens(rec: Mapping[str, Any]) -> int:
 def _request(d: Mapping[str, Mapping[str, Any]]) -> RequestFeatures:
     """What an app knew before answering: the LC record's question and context, plus the RAG
     record's retrieval (scores and positions), read as outcome rows read them."""
-    from lara.results.record import Record
     from lara.routing.outcomes import outcome_rows, request_of
 
-    rows, _ = outcome_rows([Record.from_dict({"run_id": "", **d["long_context"], "score": 0.0, "score_status": "ok", "error": None}),
-                            Record.from_dict({"run_id": "", **d["rag"], "score": 0.0, "score_status": "ok", "error": None})])
+    rows, _ = outcome_rows([Record.coerce({**d["long_context"], "score": 0.0, "score_status": "ok", "error": None}),
+                            Record.coerce({**d["rag"], "score": 0.0, "score_status": "ok", "error": None})])
     if rows:
         return request_of(rows[0])
     lc = d["long_context"]
@@ -152,11 +153,11 @@ def route_eval(
     by_q: dict[tuple[str, str, str], dict[str, Mapping[str, Any]]] = defaultdict(dict)
     all_recs = list(records)
     for r in all_recs:
-        runner = str(r.get("runner"))
-        strat = "self_route" if runner == "self_route" else RUNNER_STRATEGY.get(runner)
+        rec = Record.coerce(r)  # the strategy its runner class declares; how it counts: rec.outcome
+        strat = strategy_of(rec, ("long_context", "rag", "self_route"))
         if strat:
-            by_q[(str(r.get("model")), str(r.get("task")), str(r.get("sample_id")))][strat] = r
-    ok = lambda r: r is not None and r.get("score_status") == "ok" and r.get("score") is not None  # noqa: E731
+            by_q[(str(rec.model), str(rec.task), str(rec.sample_id))][strat] = r
+    ok = lambda r: r is not None and Record.coerce(r).outcome in ("correct", "incorrect")  # noqa: E731
     qs = {q: d for q, d in by_q.items() if ok(d.get("long_context")) and ok(d.get("rag"))}
     ties = sum(float(d["long_context"]["score"]) == float(d["rag"]["score"]) for d in qs.values())
     counts = {"questions": len(by_q), "paired": len(qs), "unpaired_or_unscored": len(by_q) - len(qs),

@@ -24,7 +24,7 @@ from lara.routing.types import RETRIEVERS, RequestFeatures, normalize_category, 
 
 # Strategy of records whose writer left ``strategy`` at "none" (schema 1, or a runner that did not
 # declare one): it follows from the registered runner name.
-RUNNER_STRATEGY = {"long_context": "long_context", "lc": "long_context", "rag": "rag"}
+RUNNER_STRATEGY = {"long_context": "long_context", "lc": "long_context", "rag": "rag", "self_route": "self_route"}
 PAIRED = ("long_context", "rag")
 
 
@@ -85,9 +85,10 @@ class OutcomeCounts:
         return "; ".join(parts) + " (a question with a failed side is left out of both sides)"
 
 
-def strategy_of(rec: Record) -> str | None:
+def strategy_of(rec: Record, allowed: tuple[str, ...] = PAIRED) -> str | None:
+    """The record's strategy, from its runner's name when the writer left it at "none"."""
     s = rec.strategy if rec.strategy and rec.strategy != "none" else RUNNER_STRATEGY.get(rec.runner)
-    return s if s in PAIRED else None
+    return s if s in allowed else None
 
 
 def model_key(rec: Record) -> str:

@@ -199,9 +199,19 @@ class FittedPolicy(Policy):
 @dataclass(frozen=True)
 class BudgetPolicy(Policy):
     """Spends a per-question token budget: LC when the base policy prefers it and it fits,
-    otherwise the allocation model's best (k, m, n) among configurations that fit."""
+    otherwise the allocation model's best (k, m, n) among configurations that fit.
+
+    The model: ``params.fitted`` — a fitted-parameters file written by ``lara fit-allocation``
+    (path, relative to the working directory) or its content inline — with its own a, b, c and
+    sigma, and the fitted informativeness of ``params.task``; else the named ``allocation_preset``.
+    Informativeness comes either from ``task`` or from explicit ``i_doc`` / ``i_shot``, never both
+    (a copied policy that still says ``i_doc: 0`` would silently override the fit). ``grid: fitted``
+    restricts the choice to the (k, m, n) values the fit observed (default: the paper's grids).
+    """
 
     _base: Any = field(default=None, init=False, repr=False, compare=False)
+    _model: Any = field(default=None, init=False, repr=False, compare=False)
+    _grid: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Resolved once: decide() must not re-read JSON on every call.
@@ -209,14 +219,29 @@ class BudgetPolicy(Policy):
 
         base = self.params.get("base", "default")
         object.__setattr__(self, "_base", policy_from_dict(base) if isinstance(base, Mapping) else load_policy(base))
+        p = self.params
+        i_doc = None if p.get("i_doc") is None else float(p["i_doc"])
+        i_shot = None if p.get("i_shot") is None else float(p["i_shot"])
+        grid = None
+        if p.get("task") is not None and (i_doc is not None or i_shot is not None):
+            raise ValueError("budget policy: give params.task (its fitted informativeness) or i_doc/i_shot, not both")
+        if p.get("fitted") is not None:
+            fitted = allocation.load_fitted(p["fitted"])
+            model = fitted.model(p.get("task"), i_doc, i_shot)
+            if p.get("grid", "paper") == "fitted":
+                grid = dict(fitted.grids)
+        else:
+            model = allocation.get_model(p.get("allocation_preset", "gemini-1.5-flash"), None, i_doc, i_shot)
+        if p.get("grid", "paper") not in ("paper", "fitted"):
+            raise ValueError(f"budget policy: grid must be 'paper' or 'fitted', got {p.get('grid')!r}")
+        object.__setattr__(self, "_model", model)
+        object.__setattr__(self, "_grid", grid)
 
     def base(self) -> Policy:
         return self._base
 
     def model(self) -> allocation.AllocationModel:
-        p = self.params
-        preset = allocation.PRESETS[p.get("allocation_preset", "gemini-1.5-flash")]
-        return replace(preset, i_doc=float(p.get("i_doc", 0.0)), i_shot=float(p.get("i_shot", 0.0)))
+        return self._model
 
     def decide(self, features: RequestFeatures) -> Decision:
         base = self.base().decide(replace(features, budget_tokens=None))
@@ -232,11 +257,11 @@ class BudgetPolicy(Policy):
         window = self.base().window_of(features) or self.window_of(features)
         max_call = window - int(self.params.get("reserve_tokens", 1000)) if window else None
         best = allocation.choose(self.model(), budget, doc_tokens=doc, qa_tokens=qa, max_k=max_k,
-                                 max_call_tokens=max_call)
+                                 max_call_tokens=max_call, grid=self._grid)
         if best is None:
             return self._decision("no_context", f"budget {budget} below one {doc}-token document", {})
-        why = (f"allocation model argmax under budget {budget}: k={best.k} m={best.m} n={best.n}, "
-               f"~{best.estimated_tokens} tokens, predicted {best.predicted:.3f}")
+        why = (f"allocation model {self.model().name} argmax under budget {budget}: k={best.k} m={best.m} "
+               f"n={best.n}, ~{best.estimated_tokens} tokens, predicted {best.predicted:.3f}")
         if best.m == 0 and best.n == 1:
             return self._decision("rag", why, {**self.rag_params(), "k": best.k}, {"rag": best.predicted})
         params = {"k": best.k, "m": best.m, "n": best.n, "chunk_size": doc, "estimated_tokens": best.estimated_tokens}

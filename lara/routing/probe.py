@@ -101,12 +101,12 @@ def probe_candidates(samples: Sequence[Any]) -> list[ProbeCandidate]:
     return out
 
 
-def task_samples(task: str = "lara", task_params: Mapping[str, Any] | None = None) -> list[Any]:
-    """Every sample of a task preset (or registered task), as the probe runs will load them."""
+def task_samples(model: str, task: str = "lara", task_params: Mapping[str, Any] | None = None) -> list[Any]:
+    """Every sample of a task preset (or registered task), as the probe runs of ``model`` load them."""
     from lara import registry
     from lara.config import resolve_spec
 
-    spec = resolve_spec(task, "lc", "probe", task_params=dict(task_params or {}))
+    spec = resolve_spec(task, PROBE_RUNNERS[0], model, task_params=dict(task_params or {}))
     return list(registry.tasks.get(spec.task)(**spec.task_params).samples())
 
 

@@ -10,8 +10,9 @@ published in our facts, so ours is stated in :data:`INSTRUCTION`.
 
 Demonstration sources (``demos``): ``train`` — a task that exposes a solved train corpus
 (``task.corpus()``, e.g. GSM8K): demos are train problems, their documents are retrieved from the
-same corpus (the demo itself excluded); ``file`` — a JSONL of ``{question, answer, documents?}``
-(documents ranked as given, else retrieved from the test sample's corpus); ``task`` — LaRA-like:
+same corpus (the demo itself excluded); ``file`` — a JSONL of ``{question, answer, documents?,
+chain?}`` (documents ranked as given, else retrieved from the test sample's corpus; ``chain`` is
+IterDRAG's decomposition, see lara.tasks.demos.parse_chain); ``task`` — LaRA-like:
 other samples of the same task with the same ``context_type`` but different documents, their
 documents retrieved from their own document set. ``auto`` picks train, then file, then task.
 Demonstrations are a fixed seeded selection, so prompts of all samples share a prefix.
@@ -22,9 +23,9 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
-from lara.protocols import RunContext
+from lara.protocols import HasCorpus, HasRetrievalQuery, RunContext, supports
 from lara.registry import runners
 from lara.runners import budget as B
 from lara.runners._steps import generate_step
@@ -48,6 +49,20 @@ class Demo:
     question: str
     answer: str
     docs: tuple[Chunk, ...]
+
+
+@dataclass(frozen=True)
+class DemoSource:
+    """A selected demonstration before retrieval: what it is and where its documents come from."""
+
+    id: str
+    question: str
+    answer: str
+    corpus: Sample  # its retrieval searches corpus.documents
+    query: str  # its retrieval query
+    fixed_docs: tuple[Chunk, ...] | None = None  # a demo file's own documents, shown as given
+    exclude_text: str | None = None  # a train demo is never retrieved as its own document
+    origin: Any = None  # the task Sample, train Demo or demo-file chain it was built from
 
 
 def doc_line(i: int, chunk: Chunk) -> str:
@@ -118,13 +133,12 @@ class DragBase:
         return list(retriever.search(query, k))
 
     def query(self, ctx: RunContext, sample: Sample) -> str:
-        hook = getattr(ctx.task, "retrieval_query", None)
-        return hook(sample) if callable(hook) else sample.question
+        return ctx.task.retrieval_query(sample) if supports(ctx.task, HasRetrievalQuery) else sample.question
 
     def source(self, task: Any) -> str:
         if self.demo_source != "auto":
             return self.demo_source
-        if callable(getattr(task, "corpus", None)):
+        if supports(task, HasCorpus):
             return "train"
         return "file" if self.demo_file else "task"
 
@@ -134,10 +148,10 @@ class DragBase:
         key = f"drag-demos:{kind}:{self.seed}:{self.demo_file}"
         if key not in ctx.services:
             if kind == "train":
-                demos = ctx.task.corpus().demos
+                demos = cast(HasCorpus, ctx.task).corpus().demos
                 pool: list[Any] = [demos[i] for i in _shuffled(len(demos), self.seed)]
             elif kind == "file":
-                from lara.tasks.demos import read_jsonl, require
+                from lara.tasks.demos import parse_chain, read_jsonl, require
 
                 pool = []
                 for lineno, obj in read_jsonl(self.demo_file):  # type: ignore[arg-type]
@@ -146,39 +160,32 @@ class DragBase:
                     if not isinstance(docs, list):
                         raise ValueError(f"{where}: 'documents' must be a list of strings")
                     pool.append((f"file-{lineno}", str(require(obj, "question", where)),
-                                 str(require(obj, "answer", where)), [str(d) for d in docs]))
+                                 str(require(obj, "answer", where)), [str(d) for d in docs], parse_chain(obj, where)))
             else:
                 items = [s for s in ctx.task.samples() if s.references]
                 pool = [items[i] for i in _shuffled(len(items), self.seed)]
             ctx.services[key] = pool
         return ctx.services[key]
 
-    async def demonstrations(self, ctx: RunContext, sample: Sample, m: int, k: int) -> list[Demo]:
-        """m demonstrations for ``sample``, each with its top-k documents."""
+    def demo_sources(self, ctx: RunContext, sample: Sample, m: int) -> list[DemoSource]:
+        """The m demonstrations of ``sample`` (a fixed seeded selection), before any retrieval."""
         if m <= 0:
             return []
         kind = self.source(ctx.task)
         if kind == "none":
             raise ValueError("m > 0 but demos='none'")
-        out: list[Demo] = []
+        out: list[DemoSource] = []
         if kind == "train":
             for d in self._pool(ctx, kind):
                 if len(out) >= m:
                     break
                 if d.question.strip() == sample.question.strip():
                     continue
-                key = ("drag-demo-docs", tuple(x.id for x in sample.documents), d.id, k)
-                if key not in ctx.services:  # the same demonstrations serve every test sample
-                    hits = await self.search(ctx, sample, d.question, k + 1)
-                    ctx.services[key] = tuple([h.chunk for h in hits if h.chunk.text != d.text][:k])
-                out.append(Demo(d.id, d.question, d.answer, ctx.services[key]))
+                out.append(DemoSource(d.id, d.question, d.answer, sample, d.question, exclude_text=d.text, origin=d))
         elif kind == "file":
-            for did, q, a, docs in self._pool(ctx, kind)[:m]:
-                if docs:
-                    chunks = tuple(Chunk(f"{did}:{i}", did, i, t, 0, len(t)) for i, t in enumerate(docs[:k]))
-                else:
-                    chunks = tuple(h.chunk for h in await self.search(ctx, sample, q, k))
-                out.append(Demo(did, q, a, chunks))
+            for did, q, a, docs, chain in self._pool(ctx, kind)[:m]:
+                fixed = tuple(Chunk(f"{did}:{i}", did, i, t, 0, len(t)) for i, t in enumerate(docs)) if docs else None
+                out.append(DemoSource(did, q, a, sample, q, fixed_docs=fixed, origin=chain))
         else:
             ctype = sample.metadata.get("context_type")
             mine = tuple(d.id for d in sample.documents)
@@ -187,11 +194,25 @@ class DragBase:
                     break
                 if s.metadata.get("context_type") != ctype or tuple(d.id for d in s.documents) == mine:
                     continue
-                key = ("drag-demo-docs", s.id, k)
-                if key not in ctx.services:
-                    ctx.services[key] = tuple(h.chunk for h in await self.search(ctx, s, self.query(ctx, s), k))
-                out.append(Demo(s.id, s.question, s.references[0], ctx.services[key]))
+                out.append(DemoSource(s.id, s.question, s.references[0], s, self.query(ctx, s), origin=s))
         return out
+
+    async def demo_hits(self, ctx: RunContext, src: DemoSource, query: str, k: int) -> tuple[Chunk, ...]:
+        """Top-k chunks for a demonstration's ``query`` from its own corpus (the demonstration
+        itself excluded); the same demonstrations serve every test sample, so this is kept."""
+        if src.fixed_docs is not None:
+            return src.fixed_docs[:k] if query == src.query else ()
+        key = ("drag-demo-docs", tuple(d.id for d in src.corpus.documents), src.id, query, k)
+        if key not in ctx.services:
+            extra = 1 if src.exclude_text is not None else 0
+            hits = await self.search(ctx, src.corpus, query, k + extra)
+            ctx.services[key] = tuple([h.chunk for h in hits if h.chunk.text != src.exclude_text][:k])
+        return ctx.services[key]
+
+    async def demonstrations(self, ctx: RunContext, sample: Sample, m: int, k: int) -> list[Demo]:
+        """m demonstrations for ``sample``, each with its top-k documents."""
+        return [Demo(s.id, s.question, s.answer, await self.demo_hits(ctx, s, s.query, k))
+                for s in self.demo_sources(ctx, sample, m)]
 
     # -- prompt -----------------------------------------------------------------------------
     def head(self, demos: Sequence[Demo], k: int) -> list[str]:
@@ -211,7 +232,8 @@ class DragBase:
             demo_qa=tuple(tok.count(qa_block(d.question, d.answer, self.answer_prefix)) for d in demos),
         )
 
-    async def plan(self, ctx: RunContext, sample: Sample, k: int, m: int) -> tuple[list[ScoredChunk], list[Demo], B.PromptPieces]:
+    async def plan(self, ctx: RunContext, sample: Sample, k: int, m: int) -> tuple[list[ScoredChunk], list[Any], B.PromptPieces]:
+        """Hits, demonstrations (a subclass's own kind) and the prompt pieces that price them."""
         hits = await self.search(ctx, sample, self.query(ctx, sample), k)
         demos = await self.demonstrations(ctx, sample, m, k)
         return hits, demos, self.pieces(self.tokenizer(), demos, [h.chunk for h in hits], sample.question)
@@ -237,6 +259,9 @@ class DragRunner(DragBase):
     """DRAG: m demonstrations with their own top-k documents, then the test's top-k; one call."""
 
     name = "drag"
+    strategy = "iterative_rag"  # DRAG: the one-call end of inference-scaled RAG (Yue et al.)
+    whole_documents = False
+    cost_params = ("k", "m")
 
     async def run(self, sample: Sample, ctx: RunContext) -> RunOutput:
         t0 = time.perf_counter()

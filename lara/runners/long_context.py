@@ -9,7 +9,7 @@ paper rule).
 
 from __future__ import annotations
 
-from lara.protocols import ContextBlock, RunContext
+from lara.protocols import ContextBlock, FitsContext, RunContext, supports
 from lara.registry import runners
 from lara.runners._steps import generate_step
 from lara.tokens import POLICIES, truncate_text
@@ -35,6 +35,9 @@ class LongContextRunner:
     """Whole documents in the prompt, truncated explicitly to the model window."""
 
     name = "long_context"
+    strategy = "long_context"
+    whole_documents = True
+    cost_params = ("max_context_tokens",)
 
     def __init__(self, truncation: str = "middle", max_context_tokens: int | None = None, tokenizer: str | None = None) -> None:
         if truncation not in POLICIES:
@@ -47,9 +50,8 @@ class LongContextRunner:
         empty = task.messages(sample, ContextBlock(mode="long_context", text=""))
         overhead = sum(ctx.tokenizer.count(m.content) for m in empty)
         budget = context_budget(ctx, overhead, self.max_context_tokens)
-        fit = getattr(task, "fit_context", None)
-        if fit is not None:
-            block, report = fit(sample, budget, ctx.tokenizer)
+        if supports(task, FitsContext):
+            block, report = task.fit_context(sample, budget, ctx.tokenizer)
         else:
             text = "\n\n".join(d.load_text() for d in sample.documents)
             if budget is None:

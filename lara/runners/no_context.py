@@ -13,6 +13,9 @@ class NoContextRunner:
     """Question only, no documents (measures what the model already knows)."""
 
     name = "no_context"
+    strategy = "none"
+    whole_documents = False
+    cost_params: tuple[str, ...] = ()
 
     async def run(self, sample: Sample, ctx: RunContext) -> RunOutput:
         messages = list(ctx.task.messages(sample, ContextBlock(mode="none")))

@@ -16,7 +16,7 @@ import time
 from typing import Any, Sequence
 
 from lara.config import short_hash
-from lara.protocols import ContextBlock, RunContext
+from lara.protocols import ChunksDocuments, ContextBlock, HasRetrievalQuery, RunContext, supports
 from lara.registry import runners
 from lara.runners._steps import generate_step
 from lara.types import Chunk, Message, RetrievedRef, RunOutput, Sample, ScoredChunk, Step
@@ -64,6 +64,9 @@ class RagRunner:
     """Chunked RAG: top-k chunks (BM25, dense or hybrid) of the sample's documents, one call."""
 
     name = "rag"
+    strategy = "rag"
+    whole_documents = False
+    cost_params = ("k", "chunk_size")
 
     def __init__(self, retriever: str = "bm25", retriever_params: dict[str, Any] | None = None,
                  chunk_size: int = 600, chunk_overlap: int = 100, k: int = 5, order: str = "score",
@@ -94,11 +97,11 @@ class RagRunner:
     def _build(self, state: _State, task: Any, sample: Sample) -> tuple[Any, list[Chunk], list[str]]:
         from lara.retrievers.factory import fresh
 
-        chunk = getattr(task, "chunk", None)
+        chunker = task if supports(task, ChunksDocuments) else self.chunker
         chunks: list[Chunk] = []
         texts: list[str] = []
         for doc in sample.documents:
-            chunks.extend(chunk(doc) if callable(chunk) else self.chunker.chunk(doc))
+            chunks.extend(chunker.chunk(doc))
             texts.append(normalize(doc.load_text()))
         retriever = fresh(state.proto, self.registered, self.retriever_params)
         retriever.index(chunks)
@@ -117,14 +120,13 @@ class RagRunner:
     async def run(self, sample: Sample, ctx: RunContext) -> RunOutput:
         state = self._state(ctx)
         retriever, _, doc_norm = await self._index(state, ctx, sample)
-        hook = getattr(ctx.task, "retrieval_query", None)
-        query = hook(sample) if callable(hook) else sample.question
+        query = ctx.task.retrieval_query(sample) if supports(ctx.task, HasRetrievalQuery) else sample.question
         t0 = time.perf_counter()
         hits = retriever.search(query, self.k)
         retrieve_s = time.perf_counter() - t0
         doc_pos = {d.id: i for i, d in enumerate(sample.documents)}
 
-        window = getattr(getattr(ctx.backend, "info", None), "context_window", None)
+        window = ctx.backend.info.context_window
         while True:
             chunks = order_hits(hits, self.order, doc_pos)
             messages = list(ctx.task.messages(sample, ContextBlock(mode="rag", chunks=tuple(chunks))))

@@ -52,8 +52,13 @@ class SelfRouteRunner:
     """Self-Route: RAG allowed to answer 'unanswerable', declined questions re-asked with long context."""
 
     name = "self_route"
+    strategy = "self_route"
+    whole_documents = True  # declined questions go to LC: warm the documents' prefixes
+    cost_params = ("k",)
     RAG_KEYS = ("retriever", "retriever_params", "k", "chunk_size", "chunk_overlap", "order", "tokenizer")
     LC_KEYS = ("truncation", "max_context_tokens", "tokenizer")
+    EXTRA_PARAMS = {"retriever": str, "retriever_params": dict, "k": int, "chunk_size": int, "chunk_overlap": int,
+                    "order": str, "tokenizer": str, "truncation": str, "max_context_tokens": int}
 
     def __init__(self, instruction: str = UNANSWERABLE_INSTRUCTION, **params: Any) -> None:
         unknown = set(params) - set(self.RAG_KEYS) - set(self.LC_KEYS)

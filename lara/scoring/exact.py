@@ -13,6 +13,7 @@ import string
 
 from lara.registry import scorers
 from lara.types import RunOutput, Sample, Score
+from lara.vocabulary import category
 
 REFUSAL_RE = re.compile(
     r"\b(not (mentioned|stated|specified|given|provided|found|included|available|present|listed|contain)"
@@ -49,8 +50,7 @@ class SyntheticExactScorer:
         answer = output.answer
         if answer is None:
             return Score(self.name, None, "error", "no answer was produced", self.name)
-        category = sample.metadata.get("category")
-        if category == "hallucination":
+        if category(sample.metadata.get("category")) == "hallucination":
             refused = is_refusal(answer)
             invented = bool(re.search(r"\b\d{4}\b", answer)) and not refused
             ok = refused and not invented

@@ -111,10 +111,10 @@ class ICD10Scorer:
             return Score(self.name, float(ok), "ok", f"{len(found)} diagnoses listed, gold has {'some' if has_gold else 'none'}",
                          self.name, {"diagnoses": found, "gold_has_diagnosis": has_gold})
         if step == "date":
-            gold = normalize_date(sample.references[0]) if sample.references else None
-            pred = normalize_date(answer)
-            if pred is None:
-                return Score(self.name, None, "unparsed", "no date found in the answer", self.name, {"gold": gold})
-            return Score(self.name, float(pred == gold), "ok", f"{pred} vs {gold}", self.name,
-                         {"predicted": pred, "gold": gold})
+            gold_date = normalize_date(sample.references[0]) if sample.references else None
+            pred_date = normalize_date(answer)
+            if pred_date is None:
+                return Score(self.name, None, "unparsed", "no date found in the answer", self.name, {"gold": gold_date})
+            return Score(self.name, float(pred_date == gold_date), "ok", f"{pred_date} vs {gold_date}", self.name,
+                         {"predicted": pred_date, "gold": gold_date})
         return Score(self.name, None, "error", f"unknown step {step!r}", self.name)

@@ -24,6 +24,7 @@ from lara.scoring.judge_prompts import (
     JudgePrompt,
 )
 from lara.types import GenerateConfig, Message, RunOutput, Sample, Score
+from lara.vocabulary import category
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ class _JudgeScorer:
 
 @scorers.register("lara_judge")
 class LaraJudgeScorer(_JudgeScorer):
-    """LaRA's binary LLM judge (True/False vs the ground truth; hallu has its own prompt), strict parsing."""
+    """LaRA's binary LLM judge (True/False vs the ground truth; hallucination has its own prompt), strict parsing."""
 
     name = "lara_judge"
 
@@ -204,9 +205,14 @@ class LaraJudgeScorer(_JudgeScorer):
         super().__init__(judge, judge_base_url, judge_params, max_tokens, limits, use_cache, judge_client)
 
     def prompt_for(self, sample: Sample) -> JudgePrompt:
+        """LaRA's hallucination prompt for hallucination questions, its shared prompt otherwise.
+
+        The category is read through :mod:`lara.vocabulary`, so the task's ``"hallucination"`` and
+        LaRA's file-name ``"hallu"`` select the same prompt.
+        """
         meta = sample.metadata
-        task = meta.get("category") or meta.get("task") or meta.get("question_type")
-        return LARA_HALLU if task == "hallu" else LARA_BINARY
+        name = meta.get("category") or meta.get("task") or meta.get("question_type")
+        return LARA_HALLU if category(name) == "hallucination" else LARA_BINARY
 
     async def score(self, sample: Sample, output: RunOutput) -> Score:
         if output.answer is None:

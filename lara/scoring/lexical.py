@@ -48,6 +48,7 @@ from dataclasses import dataclass
 
 from lara.registry import scorers
 from lara.types import RunOutput, Sample, Score
+from lara.vocabulary import category as canonical_category
 
 SCORER_ID = "lexical-fallback"
 KIND = "deterministic fallback, not an LLM judge"
@@ -115,14 +116,13 @@ NUM_RE = re.compile(
     re.I,
 )
 
-TASK_ALIASES = {"comp": "comparison", "hallu": "hallucination", "loc": "location"}
 REFUSAL_OVERRIDE = 0.75  # a declining answer counts only if it nonetheless states the reference
 RECALL_LEVEL = {"location": 0.5, "reasoning": 1 / 3, "comparison": 1 / 3}
 
 
-def normalise_task(category: str | None) -> str:
-    c = (category or "").strip().lower()
-    return TASK_ALIASES.get(c, c)
+def normalise_task(name: str | None) -> str | None:
+    """The canonical LaRA category (:mod:`lara.vocabulary`), None for anything else."""
+    return canonical_category(name)
 
 
 def fold(text: str) -> str:
@@ -281,7 +281,7 @@ def lexical_verdict(
         return (1, "ok", "answer states the information is absent") if refused else (
             0, "ok", "answer asserts content for an unanswerable question")
 
-    level = RECALL_LEVEL.get(task, 0.5)
+    level = RECALL_LEVEL.get(task or "", 0.5)
     ans_words = set(content_words(answer))
     core = first_sentence(reference) if task == "reasoning" else reference
     qnums = quantities(question)

@@ -1,9 +1,12 @@
-"""MBPP functional correctness: run candidate + setup code + tests in the sandbox.
+"""MBPP functional correctness: the answer's code, then setup code and tests, in the sandbox.
 
-pass@1 is 1 when the program raises nothing within the timeout. When the runner produced n samples
-(``output.extra["samples"]``), pass@k uses the unbiased estimator of Chen et al. 2021. A missing or
-empty code block is a scored failure (value 0, ``details.status = "no_code"``), not a crash; a sandbox
-that cannot run is a Score with status "error". Executions are bounded by the number of cores.
+A pass means every test statement ran and held, not exit status 0: the sandbox appends the tests
+and a per-run nonce the answer cannot know (``lara.sandbox.verdict``), so ``os._exit(0)``,
+``sys.exit`` before the asserts or exit hooks score 0. ``details.reason`` (also ``details.status``)
+is one of passed, exit_before_tests, assertion, timeout, error, or no_code (a missing or empty code
+block: a scored failure, not a crash); a sandbox that cannot run is a Score with status "error".
+When the runner produced n samples (``output.extra["samples"]``), pass@k uses the unbiased
+estimator of Chen et al. 2021. Executions are bounded by the number of cores.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import re
 from typing import Any, Sequence
 
 from lara.registry import scorers
+from lara.sandbox.verdict import top_level_names
 from lara.types import RunOutput, Sample, Score
 
 _BEGIN_RE = re.compile(r"\[BEGIN\]\s*\n?(.*?)(?:\[DONE\]|$)", re.S)
@@ -39,6 +43,8 @@ def _strip_fences(code: str) -> str:
 
 
 def build_program(code: str, setup: str, tests: Sequence[str]) -> str:
+    """One plain program (code, setup, tests) for ``Sandbox.run``: exit status only, no proof that
+    the tests ran; scoring uses ``Sandbox.run_tests``."""
     return "\n\n".join(p for p in (code, setup, "\n".join(tests)) if p)
 
 
@@ -74,22 +80,27 @@ class MBPPPassScorer:
             self._sandbox = make_sandbox(unsafe=self.unsafe)
         return self._sandbox
 
-    async def _run(self, program: str) -> Any:
+    async def _run(self, code: str, sample: Sample) -> Any:
         if self._sem is None:
             self._sem = asyncio.Semaphore(self.workers)
+        md = sample.metadata
+        keep = top_level_names(sample.references[0]) if sample.references else ()
         async with self._sem:
-            return await asyncio.to_thread(self.sandbox().run, program, self.timeout_s)
+            return await asyncio.to_thread(self.sandbox().run_tests, code, list(md.get("tests", [])),
+                                           md.get("test_setup_code", "") or "", self.timeout_s, keep=keep)
 
     async def _check(self, sample: Sample, answer: str) -> dict[str, Any]:
         code = extract_code(answer)
         if not code.strip():
-            return {"passed": False, "status": "no_code", "explanation": "no code block in the answer"}
-        md = sample.metadata
-        res = await self._run(build_program(code, md.get("test_setup_code", ""), md.get("tests", [])))
-        tail = res.stderr.strip().splitlines()[-1:] if res.stderr.strip() else []
-        return {"passed": res.ok, "status": res.status, "returncode": res.returncode,
-                "duration_s": round(res.duration, 3), "isolation": res.isolation,
-                "explanation": "all tests passed" if res.ok else (tail[0] if tail else res.status)}
+            return {"passed": False, "status": "no_code", "reason": "no_code",
+                    "explanation": "no code block in the answer"}
+        res = await self._run(code, sample)
+        details = {"passed": res.passed, "status": res.reason, "reason": res.reason, "returncode": res.returncode,
+                   "duration_s": round(res.duration, 3), "isolation": res.isolation,
+                   "memory_bound": res.memory_bound, "seccomp": res.seccomp, "explanation": res.explanation}
+        if res.peak_memory_mb is not None:
+            details["peak_memory_mb"] = res.peak_memory_mb
+        return details
 
     async def score(self, sample: Sample, output: RunOutput) -> Score:
         if output.answer is None:

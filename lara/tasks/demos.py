@@ -25,6 +25,27 @@ def require(obj: dict[str, Any], key: str, where: str) -> Any:
     return obj[key]
 
 
+def parse_chain(obj: dict[str, Any], where: str) -> tuple[tuple[str, str, tuple[str, ...]], ...] | None:
+    """A demonstration's decomposition from a JSONL row: optional field ``chain``, a list of
+    ``{"follow_up": sub-question, "intermediate": its answer, "documents": [texts]?}`` (IterDRAG
+    demonstrations). Returns (sub-question, answer, documents) triples, or None without the field."""
+    raw = obj.get("chain")
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise DataError(f"{where}: 'chain' must be a list of {{follow_up, intermediate}} objects")
+    out = []
+    for i, step in enumerate(raw):
+        if not isinstance(step, dict):
+            raise DataError(f"{where}: chain[{i}] must be an object with follow_up and intermediate")
+        docs = step.get("documents") or []
+        if not isinstance(docs, list):
+            raise DataError(f"{where}: chain[{i}].documents must be a list of strings")
+        out.append((str(require(step, "follow_up", f"{where}: chain[{i}]")),
+                    str(require(step, "intermediate", f"{where}: chain[{i}]")), tuple(str(d) for d in docs)))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Demo:
     """One solved problem (or catalogue entry): ``text`` is its rendering in the prompt."""

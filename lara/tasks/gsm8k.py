@@ -5,7 +5,9 @@ sample: LC = as many train demonstrations as the window holds (fixed order, capp
 ``max_demos``), RAG = the k train problems most similar to the question (``chunk`` yields one chunk
 per solved problem). ``prompt_style="cot8"`` is the fixed 8-shot chain-of-thought baseline of
 Wei et al. (exemplars in lara/data/gsm8k_cot8.json). Data: local JSONL (``data_dir``,
-$GSM8K_DATA_DIR or $LARA_SHARED_DATA/gsm8k) or the hub via ``datasets`` when online.
+$GSM8K_DATA_DIR or $LARA_SHARED_DATA/gsm8k), or through ``datasets`` (``source=hf:openai/gsm8k``, a
+folder saved with ``save_to_disk``, parquet files; :mod:`lara.tasks.hf_data`), which is also the
+fallback when there is no local folder.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from lara.protocols import ContextBlock
 from lara.registry import tasks
 from lara.tasks.demos import DataError, Demo, DemoCorpus, block_texts, read_jsonl, require
 from lara.types import Chunk, Document, Message, Sample, TruncationReport
+from lara.errors import MissingDataError
 
 log = logging.getLogger(__name__)
 
@@ -67,26 +70,24 @@ def resolve_data_dir(data_dir: str | None) -> Path | None:
     return None
 
 
-def load_split(data_dir: Path | None, split: str) -> list[dict[str, Any]]:
-    """Rows ``{question, answer}`` from ``<data_dir>/<split>.jsonl``, else from the hub."""
-    if data_dir is not None:
+def load_split(data_dir: Path | None, split: str, source: str | None = None) -> list[dict[str, Any]]:
+    """Rows ``{question, answer}`` from ``source`` (through ``datasets``), else
+    ``<data_dir>/<split>.jsonl``, else the hub."""
+    if source is None and data_dir is not None:
         path = data_dir / f"{split}.jsonl"
         rows = []
         for lineno, obj in read_jsonl(path):
             where = f"{path}:{lineno}"
             rows.append({"question": require(obj, "question", where), "answer": require(obj, "answer", where)})
         return rows
-    try:
-        import datasets  # lazy: only for hub loading
-    except ImportError as exc:
-        raise FileNotFoundError("no GSM8K data_dir given and the `datasets` package is missing") from exc
-    try:
-        ds = datasets.load_dataset(HUB_ID, "main", split=split)
-    except Exception as exc:  # offline, hub error...
-        raise FileNotFoundError(
-            f"GSM8K: no local data (param data_dir, $GSM8K_DATA_DIR) and the hub is unreachable: {exc}"
-        ) from exc
-    return [{"question": r["question"], "answer": r["answer"]} for r in ds]
+    from lara.tasks.hf_data import describe, load_rows
+
+    src = source or f"hf:{HUB_ID}"
+    out = []
+    for i, r in enumerate(load_rows(src, split=split, config="main", what="GSM8K")):
+        where = f"{describe(src)} [{split}] row {i + 1}"
+        out.append({"question": require(r, "question", where), "answer": require(r, "answer", where)})
+    return out
 
 
 @tasks.register("gsm8k")
@@ -98,12 +99,13 @@ class GSM8KTask:
     default_scorer = "gsm8k"
 
     def __init__(self, data_dir: str | None = None, split: str = "test", prompt_style: str = "demos",
-                 max_demos: int | None = 16, train_split: str = "train") -> None:
+                 max_demos: int | None = 16, train_split: str = "train", source: str | None = None) -> None:
         if prompt_style not in STYLES:
             raise ValueError(f"unknown prompt_style {prompt_style!r}; valid: {', '.join(STYLES)}")
         if max_demos is not None and max_demos < 0:
             raise ValueError(f"max_demos must be >= 0, got {max_demos}")
         self.data_dir = resolve_data_dir(data_dir)
+        self.source = source  # hf:<id>, a save_to_disk folder or parquet files (lara.tasks.hf_data)
         self.split, self.train_split = split, train_split
         self.prompt_style, self.max_demos = prompt_style, max_demos
         self._corpus: DemoCorpus | None = None
@@ -112,7 +114,7 @@ class GSM8KTask:
         """The train corpus, loaded once per task instance and shared by all samples."""
         if self._corpus is None:
             demos = []
-            for i, row in enumerate(load_split(self.data_dir, self.train_split)):
+            for i, row in enumerate(load_split(self.data_dir, self.train_split, self.source)):
                 cot = cot_text(row["answer"])
                 demos.append(Demo(f"train-{i}", row["question"], cot, render(row["question"], cot)))
             self._corpus = DemoCorpus(f"gsm8k-{self.train_split}-corpus", demos, "GSM8K solved train problems")
@@ -120,7 +122,7 @@ class GSM8KTask:
 
     def samples(self) -> Iterator[Sample]:
         docs: tuple[Document, ...] = () if self.prompt_style == "cot8" else (self.corpus().document,)
-        for i, row in enumerate(load_split(self.data_dir, self.split)):
+        for i, row in enumerate(load_split(self.data_dir, self.split, self.source)):
             gold = gold_answer(row["answer"])
             if gold is None:
                 raise DataError(f"GSM8K {self.split} row {i + 1}: answer has no '#### N' line")

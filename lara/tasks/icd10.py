@@ -20,6 +20,7 @@ from lara.protocols import ContextBlock
 from lara.registry import tasks
 from lara.tasks.demos import DataError, Demo, DemoCorpus, block_texts, read_jsonl
 from lara.types import Chunk, Document, Message, Sample, TruncationReport
+from lara.errors import MissingDataError
 
 HUB_ID = "stefan-m-lenz/UroLlmEvalSet"
 STEPS = ("diagnosis", "coding", "date")
@@ -43,7 +44,7 @@ def load_catalogue(path: str | Path) -> list[tuple[str, str]]:
     """``code<TAB>title`` lines; ``#`` comments and a ``code`` header line are skipped."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"ICD-10 catalogue not found: {path}")
+        raise MissingDataError(f"ICD-10 catalogue not found: {path}")
     out = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip() or line.startswith("#") or line.lower().startswith("code\t"):
@@ -74,7 +75,7 @@ def load_rows(data_path: str | None, split: str = "eval") -> list[dict[str, Any]
     if data_path:
         path = Path(data_path)
         if not path.exists():
-            raise FileNotFoundError(f"UroLlmEval data file not found: {path}")
+            raise MissingDataError(f"UroLlmEval data file not found: {path}")
         if path.suffix == ".parquet":
             import pandas as pd  # lazy
 
@@ -88,7 +89,7 @@ def load_rows(data_path: str | None, split: str = "eval") -> list[dict[str, Any]
 
             ds = datasets.load_dataset(HUB_ID, split=split)
         except Exception as exc:
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"UroLlmEval: no data_path given and the hub dataset {HUB_ID} is unavailable: {exc}"
             ) from exc
         items = [(f"{HUB_ID}[{i}]", dict(r)) for i, r in enumerate(ds)]
@@ -113,7 +114,7 @@ class ICD10UroTask:
         if data_dir and not data_path:  # `lara run --data-dir`: a folder holding the eval file
             found = sorted(Path(data_dir).glob("*.parquet")) + sorted(Path(data_dir).glob("*.jsonl"))
             if not found:
-                raise FileNotFoundError(f"no .parquet or .jsonl file in {data_dir}")
+                raise MissingDataError(f"no .parquet or .jsonl file in {data_dir}")
             data_path = str(found[0])
         if step not in STEPS:
             raise ValueError(f"unknown step {step!r}; valid: {', '.join(STEPS)}")

@@ -2,7 +2,10 @@
 
 Each line is one question. ``question_field`` and ``answers_field`` (a string or a list) are
 required; the context comes from ``document_field`` (inline text) or ``document_path_field`` (a
-file path, relative to the JSONL file's folder). Lines that name the same text or file share one
+file path, relative to the JSONL file's folder, which must stay inside that folder: ``../`` paths,
+absolute paths and symlinks leading out are refused unless ``allow_outside_data`` is set
+(``lara run --allow-outside-data``), so a data file from elsewhere cannot make a run read, and send
+to a model, any file the user can read). Lines that name the same text or file share one
 Document, so the RAG index and the LC prefix are built once per document. ``metadata_fields`` are
 copied into the sample metadata (``category``, ``context_type``, ``length`` reach the leaderboard).
 A malformed line raises an error naming file and line. Template: tasks/jsonl.yaml.
@@ -36,7 +39,8 @@ class JSONLTask:
     def __init__(self, path: str | None = None, question_field: str = "question", answers_field: str = "answers",
                  document_field: str | None = None, document_path_field: str | None = None,
                  id_field: str | None = "id", metadata_fields: Sequence[str] = (),
-                 scorer: str = "synthetic_exact", instruction: str = DEFAULT_INSTRUCTION, name: str | None = None) -> None:
+                 scorer: str = "synthetic_exact", instruction: str = DEFAULT_INSTRUCTION, name: str | None = None,
+                 allow_outside_data: bool = False) -> None:
         if not path:
             raise ValueError("jsonl task needs path=<file.jsonl>")
         if document_field and document_path_field:
@@ -49,6 +53,7 @@ class JSONLTask:
         self.id_field, self.metadata_fields = id_field, tuple(metadata_fields)
         self.default_scorer, self.instruction = scorer, instruction
         self.dataset = name or self.path.stem
+        self.allow_outside_data = bool(allow_outside_data)
 
     def _document(self, obj: dict[str, Any], where: str, cache: dict[str, Document]) -> tuple[Document, ...]:
         if self.document_field:
@@ -64,11 +69,17 @@ class JSONLTask:
             if not isinstance(rel, str) or not rel:
                 raise DataError(f"{where}: field {self.document_path_field!r} must be a file path")
             p = Path(rel) if Path(rel).is_absolute() else self.path.parent / rel
-            if not p.is_file():
+            root = self.path.parent.resolve()
+            real = p.resolve()
+            if not self.allow_outside_data and not real.is_relative_to(root):
+                raise DataError(f"{where}: document path {rel!r} leads outside the dataset folder {root} "
+                                "(pass --allow-outside-data to read it anyway)")
+            if not real.is_file():
                 raise DataError(f"{where}: document file not found: {p}")
-            key = _doc_id("file", str(p.resolve()))
+            key = _doc_id("file", str(real))
             if key not in cache:
-                cache[key] = Document(id=key, path=str(p), title=p.name)
+                # the checked (resolved) path is the one read later
+                cache[key] = Document(id=key, path=str(real), title=p.name)
             return (cache[key],)
         return ()
 

@@ -7,6 +7,7 @@ trailing newline; book location files carry an unused inline ``context`` slice (
 that is dropped line by line while loading; ``context_order`` is an int or ``"full"`` and comparison
 questions carry ``comp_parts`` instead; paper files join 2–5 papers delimited by ``<paper k>`` ...
 ``</end of paper k>`` (:func:`split_papers`). Documents are shared per file and read on demand.
+``source=`` reads the same questions as a ``datasets`` table instead (:mod:`lara.tasks.lara_hf`).
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from lara.jsonl import read_jsonl
 from lara.protocols import ContextBlock
 from lara.registry import tasks
 from lara.types import Document, Message, Sample, TruncationReport
+from lara.errors import DataError, MissingDataError
+from lara.vocabulary import CATEGORIES
 
 LENGTHS = ("32k", "128k")
 CONTEXT_TYPES = ("book", "financial", "paper")
-CATEGORIES = ("location", "reasoning", "comparison", "hallucination")
+# The one category vocabulary (lara.vocabulary); FILE_TASK is how upstream spells them in file names.
 FILE_TASK = {"location": "location", "reasoning": "reasoning", "comparison": "comp", "hallucination": "hallu"}
 CATEGORY_OF = {v: k for k, v in FILE_TASK.items()}
 REQUIRED_FIELDS = ("file", "question", "answer")
@@ -65,7 +68,7 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
         if (p / "query").is_dir():
             return p
     hint = "" if source != "user cache" else " (run `lara data fetch lara` or set LARA_DATA_DIR)"
-    raise FileNotFoundError(f"LaRA data not found at {base} ({source}): no query/ folder{hint}")
+    raise MissingDataError(f"LaRA data not found at {base} ({source}): no query/ folder{hint}")
 
 
 def split_papers(text: str) -> list[tuple[int, str]]:
@@ -82,7 +85,7 @@ def iter_query_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         row.pop("context", None)
         missing = [f for f in REQUIRED_FIELDS if f not in row]
         if missing:
-            raise ValueError(f"{path}:{line_no}: missing field(s) {', '.join(missing)}")
+            raise DataError(f"missing field(s) {', '.join(missing)}", where=f"{path}:{line_no}")
         yield line_no, row
 
 
@@ -109,15 +112,17 @@ class LaraTask:
         context_types: Sequence[str] | str = CONTEXT_TYPES,
         categories: Sequence[str] | str = CATEGORIES,
         lc_max_prompt_tokens: int | None = None,
+        source: str | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self.source = source  # hf:<id>, a save_to_disk folder or parquet files (lara.tasks.lara_hf)
         self.lengths = _as_list(lengths, "lengths", LENGTHS)
         self.context_types = _as_list(context_types, "context_types", CONTEXT_TYPES)
         self.categories = _as_list(categories, "categories", CATEGORIES)
         limit = lc_max_prompt_tokens if lc_max_prompt_tokens is not None else load_prompts()["lc_max_prompt_tokens"]
         self.lc_max_prompt_tokens = int(limit)
         self._samples: list[Sample] | None = None
-        self._heads: dict[tuple[str, str], list[int | None]] = {}  # (doc, type) -> [bytes, tokens]
+        self._heads: dict[tuple[str, str], list[Any]] = {}  # (doc, type) -> [bytes, tokens]
 
     # -- loading -----------------------------------------------------------------------------
     def samples(self) -> list[Sample]:
@@ -126,6 +131,11 @@ class LaraTask:
         return self._samples
 
     def _load(self) -> Iterator[Sample]:
+        if self.source:
+            from lara.tasks.lara_hf import iter_samples
+
+            yield from iter_samples(self, self.source)
+            return
         root = resolve_data_dir(self.data_dir)
         docs: dict[tuple[str, str, str], Document] = {}
         for length in self.lengths:
@@ -139,7 +149,7 @@ class LaraTask:
                         if doc is None:
                             path = root / length / ctype / row["file"]
                             if not path.is_file():
-                                raise FileNotFoundError(
+                                raise MissingDataError(
                                     f"{qpath}:{line_no}: context file missing: {path}"
                                 )
                             doc = docs[key] = Document(
@@ -171,7 +181,7 @@ class LaraTask:
             order = row["context_order"]
             meta["context_order"] = order if order == "full" else int(order)
         else:
-            raise ValueError(f"{qpath}:{line_no}: neither context_order nor comp_parts")
+            raise DataError("neither context_order nor comp_parts", where=f"{qpath}:{line_no}")
         return Sample(
             id=f"{length}_{ctype}_{task}_{index}",
             question=row["question"],
@@ -253,7 +263,7 @@ class LaraTask:
             head = self._heads[(doc.id, ctype)] = [len(text.encode("utf-8")), None]
         tail = suffix[at:].format(question=sample.question)
         limit = self.lc_max_prompt_tokens
-        if head[0] + len(tail.encode("utf-8")) <= limit:  # a token is at least one byte
+        if limit is None or head[0] + len(tail.encode("utf-8")) <= limit:  # a token is at least one byte
             return None
         if head[1] is None:
             head[1] = tokenizer.count(prefix + doc.load_text() + suffix[:at])

@@ -5,7 +5,9 @@ Splits by task_id (Austin et al. 2021): test 11–510, few-shot 2–4, validatio
 Document shared by all samples; LC = as many train demonstrations as fit (capped by ``max_demos``),
 RAG = the k most similar train problems. ``prompt_style="3shot"`` is the paper's fixed baseline
 (tasks 2–4). ``variant="sanitized"`` uses the 427 hand-checked problems (``sanitized-mbpp.json``).
-Data: ``data_dir``, $MBPP_DATA_DIR or $LARA_SHARED_DATA/mbpp; else the hub via ``datasets``.
+Data: ``data_dir``, $MBPP_DATA_DIR or $LARA_SHARED_DATA/mbpp; or through ``datasets``
+(``source=hf:google-research-datasets/mbpp``, a ``save_to_disk`` folder, parquet files:
+:mod:`lara.tasks.hf_data`; every split of the variant, in order), also the fallback without a folder.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from lara.protocols import ContextBlock
 from lara.registry import tasks
 from lara.tasks.demos import DataError, Demo, DemoCorpus, block_texts, read_jsonl, require
 from lara.types import Chunk, Document, Message, Sample, TruncationReport
+from lara.errors import MissingDataError
 
 HUB_ID = "google-research-datasets/mbpp"
 VARIANTS = ("full", "sanitized")
@@ -62,14 +65,14 @@ def _normalise(obj: dict[str, Any], where: str, sanitized: bool) -> dict[str, An
             "tests": list(tests), "setup": setup}
 
 
-def load_rows(data_dir: Path | None, variant: str) -> list[dict[str, Any]]:
+def load_rows(data_dir: Path | None, variant: str, source: str | None = None) -> list[dict[str, Any]]:
     """All rows of a variant, normalised to {task_id, text, code, tests, setup}."""
     sanitized = variant == "sanitized"
-    if data_dir is not None:
+    if source is None and data_dir is not None:
         if sanitized:
             path = data_dir / "sanitized-mbpp.json"
             if not path.exists():
-                raise FileNotFoundError(f"data file not found: {path}")
+                raise MissingDataError(f"data file not found: {path}")
             raw = path.read_text(encoding="utf-8")
             if raw.lstrip().startswith("["):
                 try:
@@ -80,15 +83,12 @@ def load_rows(data_dir: Path | None, variant: str) -> list[dict[str, Any]]:
             return [_normalise(o, f"{path}:{n}", True) for n, o in read_jsonl(path)]
         path = data_dir / "mbpp.jsonl"
         return [_normalise(o, f"{path}:{n}", False) for n, o in read_jsonl(path)]
-    try:
-        import datasets  # lazy: only for hub loading
-    except ImportError as exc:
-        raise FileNotFoundError("no MBPP data_dir given and the `datasets` package is missing") from exc
-    try:
-        dd = datasets.load_dataset(HUB_ID, variant)
-    except Exception as exc:
-        raise FileNotFoundError(f"MBPP: no local data (data_dir, $MBPP_DATA_DIR) and the hub is unreachable: {exc}") from exc
-    return [_normalise(dict(r), f"{HUB_ID}/{variant}", sanitized) for split in dd.values() for r in split]
+    from lara.tasks.hf_data import describe, load_rows as hf_rows
+
+    src = source or f"hf:{HUB_ID}"
+    rows = hf_rows(src, config=variant, what="MBPP")
+    rows.sort(key=lambda r: int(r.get("task_id") or 0))  # splits come in the dataset's order; files by task_id
+    return [_normalise(dict(r), f"{describe(src)} [{variant}] task_id {r.get('task_id')}", sanitized) for r in rows]
 
 
 def in_split(task_id: int, split: str) -> bool:
@@ -105,7 +105,7 @@ class MBPPTask:
     default_scorer = "mbpp_pass"
 
     def __init__(self, data_dir: str | None = None, variant: str = "full", split: str = "test",
-                 prompt_style: str = "demos", max_demos: int | None = 8) -> None:
+                 prompt_style: str = "demos", max_demos: int | None = 8, source: str | None = None) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
         if prompt_style not in STYLES:
@@ -113,6 +113,7 @@ class MBPPTask:
         if split not in SPLITS and split != "all":
             raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}, all")
         self.data_dir = resolve_data_dir(data_dir)
+        self.source = source  # hf:<id>, a save_to_disk folder or parquet files (lara.tasks.hf_data)
         self.variant, self.split, self.prompt_style, self.max_demos = variant, split, prompt_style, max_demos
         self._rows: list[dict[str, Any]] | None = None
         self._full: list[dict[str, Any]] | None = None
@@ -120,13 +121,13 @@ class MBPPTask:
 
     def rows(self) -> list[dict[str, Any]]:
         if self._rows is None:
-            self._rows = load_rows(self.data_dir, self.variant)
+            self._rows = load_rows(self.data_dir, self.variant, self.source)
         return self._rows
 
     def _full_rows(self) -> list[dict[str, Any]]:
         """Demonstrations always come from the full set (the sanitized one has few train rows)."""
         if self._full is None:
-            self._full = self.rows() if self.variant == "full" else load_rows(self.data_dir, "full")
+            self._full = self.rows() if self.variant == "full" else load_rows(self.data_dir, "full", self.source)
         return self._full
 
     def corpus(self) -> DemoCorpus:

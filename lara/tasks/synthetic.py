@@ -3,7 +3,9 @@
 Haystacks of filler prose at target lengths have facts planted at controlled depths, and four
 question categories mirror LaRA: *location* (one planted fact), *comparison* (two facts far
 apart), *reasoning* (a two-hop chain), *hallucination* (asks for a fact that is absent; the right
-answer is a refusal). Several questions share one document so LC runs are prefix-cache friendly.
+answer is a refusal). Every question carries its decomposition (sub-question -> answer), which
+IterDRAG shows in its demonstrations (``decomposition`` hook). Several questions share one
+document so LC runs are prefix-cache friendly.
 Lengths are counted in whitespace words (about 1.3 BPE tokens each) so the task needs no tokenizer.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 from lara.protocols import ContextBlock
 from lara.registry import tasks
@@ -105,32 +107,45 @@ class SyntheticTask:
         t1, t2 = rng.sample(_TOWERS, 2)
         h1, h2 = rng.sample(range(40, 400), 2)
         person, city, thing = rng.choice(_PEOPLE), rng.choice(_CITIES), rng.choice(_THINGS)
-        facts = {
+        facts: dict[str, tuple[Any, ...]] = {
             "location": ([_Fact(f"The access code for the {vault} vault is {code}.", depth)],
-                         f"What is the access code for the {vault} vault?", (code,), {"depth": depth}),
+                         f"What is the access code for the {vault} vault?", (code,), {"depth": depth},
+                         [(f"Which access code does the document give for the {vault} vault?", code)]),
             "comparison": ([_Fact(f"The {t1} tower is {h1} meters tall.", 0.2),
                             _Fact(f"The {t2} tower is {h2} meters tall.", 0.8)],
                            f"Which is taller, the {t1} tower or the {t2} tower?",
-                           (t1 if h1 > h2 else t2,), {"depths": [0.2, 0.8], "distractor": t2 if h1 > h2 else t1}),
+                           (t1 if h1 > h2 else t2,), {"depths": [0.2, 0.8], "distractor": t2 if h1 > h2 else t1},
+                           [(f"How tall is the {t1} tower?", f"{h1} meters"),
+                            (f"How tall is the {t2} tower?", f"{h2} meters")]),
             "reasoning": ([_Fact(f"{person} lives in the city of {city}.", 0.3),
                            _Fact(f"The city of {city} is famous for its {thing}.", 0.7)],
-                          f"What is the city where {person} lives famous for?", (thing,), {"depths": [0.3, 0.7]}),
-            "hallucination": ([], f"What is the access code for the {absent} vault?", (REFUSAL_REFERENCE,), {}),
+                          f"What is the city where {person} lives famous for?", (thing,), {"depths": [0.3, 0.7]},
+                          [(f"In which city does {person} live?", city),
+                           (f"What is the city of {city} famous for?", thing)]),
+            "hallucination": ([], f"What is the access code for the {absent} vault?", (REFUSAL_REFERENCE,), {},
+                              [(f"Does the document give an access code for the {absent} vault?", REFUSAL_REFERENCE)]),
         }
         planted = [f for c in self.categories for f in facts[c][0]]
         doc_id = f"synthetic-{length}-{j}"
         text = build_haystack(length, planted, rng)
         doc = Document(id=doc_id, text=text, title=doc_id)
         for cat in self.categories:
-            _, question, refs, extra = facts[cat]
+            _, question, refs, extra, chain = facts[cat]
             yield Sample(
                 id=f"{doc_id}-{cat}",
                 question=question,
                 references=refs,
                 documents=(doc,),
                 metadata={"category": cat, "context_type": "synthetic",
-                          "length": length_bucket(length), "target_words": length, "doc_id": doc_id, **extra},
+                          "length": length_bucket(length), "target_words": length, "doc_id": doc_id,
+                          "decomposition": [list(step) for step in chain], **extra},
             )
+
+    def decomposition(self, sample: Sample) -> tuple[tuple[str, str], ...] | None:
+        """The question's real sub-question -> answer chain (IterDRAG demonstrations): the two
+        hops of a reasoning question, the two heights of a comparison, one lookup otherwise."""
+        chain = sample.metadata.get("decomposition")
+        return tuple((str(q), str(a)) for q, a in chain) if chain else None
 
     def messages(self, sample: Sample, context: ContextBlock) -> list[Message]:
         tail = (

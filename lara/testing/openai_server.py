@@ -4,11 +4,16 @@ Tests talk to it through the real ``openai`` client, so retries, timeouts, concu
 usage accounting are exercised over real sockets rather than mocks. It runs uvicorn in a
 background thread on a free port; latency is ``asyncio.sleep`` so thousands of concurrent requests
 cost no threads. Faults (429 with Retry-After, 5xx, hangs, garbage bodies) are scripted per request
-index. Usage is deterministic: ``prompt_tokens`` is the whitespace word count of all message
+index; so are the attacks a client must contain (a body trickled a byte at a time, an oversized
+body, an error body echoing the API key). Usage is deterministic: ``prompt_tokens`` is the whitespace word count of all message
 contents and ``completion_tokens`` that of the answer, so tests can assert exact sums. Routes:
-POST /v1/chat/completions, GET /v1/models, GET /health, GET /stats (the recorded counters).
+POST /v1/chat/completions, GET /v1/models, GET /health, GET /stats (the recorded counters), GET
+/metrics (``metrics_text``, e.g. vLLM's ``vllm:cache_config_info`` line; 404 when not given), and
+OpenAI's Files and Batches endpoints (:mod:`lara.testing.batch_api`, scripted by ``batches``).
 ``separate_process=True`` forks the server into a child process so that a benchmark's client does
-not share a GIL with it.
+not share a GIL with it. ``python -m lara.testing.openai_server`` (or ``lara serve mock``) serves
+it in the foreground on a fixed port (:func:`main`); its answering modes (an answers file, a
+reader whose accuracy falls with prompt length) are in :mod:`lara.testing.readers`.
 
     with LoopbackServer(responder=lambda msgs, req: "42", faults=[Fault.rate_limit(1)]) as srv:
         backend = build_backend("openai:m", {"base_url": srv.base_url})
@@ -19,13 +24,16 @@ from __future__ import annotations
 import asyncio
 import inspect
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, Union
 
+from lara.testing.batch_api import BatchAPI, BatchBehaviour
+
 Responder = Callable[[list[dict[str, Any]], dict[str, Any]], Any]
-FAULT_KINDS = ("status", "hang", "garbage", "garbage_text", "no_choices")
+FAULT_KINDS = ("status", "hang", "garbage", "garbage_text", "no_choices", "trickle", "huge", "echo_key")
 
 
 @dataclass(frozen=True)
@@ -35,13 +43,23 @@ class Fault:
     ``status``: reply ``status`` with an OpenAI-style error body (and ``Retry-After`` if set);
     ``hang``: answer only after ``hang_s`` (or never, if the client disconnects first);
     ``garbage``: 200 with ``application/json`` content type but a non-JSON body;
-    ``garbage_text``: 200 with a ``text/plain`` non-JSON body; ``no_choices``: 200, JSON without choices.
+    ``garbage_text``: 200 with a ``text/plain`` non-JSON body; ``no_choices``: 200, JSON without choices;
+    ``trickle``: 200, a valid completion sent ``rate`` bytes per second (for ``hang_s`` at most);
+    ``huge``: 200, a valid completion of ``size`` bytes (``chunked`` without a Content-Length);
+    ``echo_key``: ``status`` with a body that echoes the request's bearer token after ``pad``
+    characters (a misconfigured proxy), so the key sits where error messages are cut; ``text/plain``,
+    or an OpenAI-style JSON error whose message holds it with ``as_json``.
     """
 
     kind: str = "status"
     status: int = 500
     retry_after: str | float | None = None
     hang_s: float = 30.0
+    rate: float = 1.0
+    size: int = 0
+    chunked: bool = False
+    pad: int = 0
+    as_json: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -70,6 +88,18 @@ class Fault:
     @classmethod
     def no_choices(cls) -> "Fault":
         return cls("no_choices")
+
+    @classmethod
+    def trickle(cls, bytes_per_s: float = 1.0, seconds: float = 30.0) -> "Fault":
+        return cls("trickle", 200, rate=bytes_per_s, hang_s=seconds)
+
+    @classmethod
+    def huge(cls, size: int, chunked: bool = False) -> "Fault":
+        return cls("huge", 200, size=size, chunked=chunked)
+
+    @classmethod
+    def echo_key(cls, status: int = 401, pad: int = 190, as_json: bool = False) -> "Fault":
+        return cls("echo_key", status, pad=pad, as_json=as_json)
 
 
 FaultPlan = Union[
@@ -100,8 +130,16 @@ class LoopbackServer:
         faults: FaultPlan = None,
         model: str = "loopback-model",
         separate_process: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        metrics_text: str | None = None,
+        batches: BatchBehaviour | None = None,
     ) -> None:
         self.responder = responder or default_responder
+        self.host = host
+        self.requested_port = port  # 0: a free port
+        self.metrics_text = metrics_text
+        self.batch_api = BatchAPI(self, batches)
         # A forked child keeps the server off the client's GIL (benchmarks); recorded state is then
         # read with stats() over HTTP instead of from attributes.
         self.separate_process = separate_process
@@ -119,16 +157,21 @@ class LoopbackServer:
     def reset(self) -> None:
         self.request_count = 0
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str] = []  # the Authorization header of each chat request
         self.arrivals: list[float] = []  # time.monotonic() of each chat request
         self.faults_served: list[str] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.last_done = 0.0  # time.monotonic() when the latest chat request finished
+        if hasattr(self, "batch_api"):
+            self.batch_api.reset_counters()  # files and batches stay: a resumed run polls them
 
     @property
     def base_url(self) -> str:
         if self.port is None:
             raise RuntimeError("server not started")
-        return f"http://127.0.0.1:{self.port}/v1"
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}/v1"
 
     # -- lifecycle ------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -145,6 +188,10 @@ class LoopbackServer:
             "max_in_flight": self.max_in_flight,
             "in_flight": self.in_flight,
             "faults_served": list(self.faults_served),
+            # time.monotonic() is system-wide on Linux: comparable with the client's in either mode
+            "first_arrival": self.arrivals[0] if self.arrivals else None,
+            "last_done": self.last_done or None,
+            **self.batch_api.stats(),
         }
 
     def start(self, timeout_s: float = 10.0) -> "LoopbackServer":
@@ -181,7 +228,11 @@ class LoopbackServer:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind(("127.0.0.1", 0))
+        try:
+            sock.bind((self.host, self.requested_port))
+        except OSError as exc:
+            sock.close()
+            raise RuntimeError(f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror}") from None
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self._app(), log_level="warning", access_log=False, lifespan="off",
@@ -264,6 +315,41 @@ class LoopbackServer:
             },
         }
 
+    def _attack(self, fault: Fault, index: int, body: dict[str, Any], request: Any) -> Any:
+        import json
+
+        from starlette.responses import Response, StreamingResponse
+
+        if fault.kind == "echo_key":
+            token = request.headers.get("authorization", "").removeprefix("Bearer ")
+            text = "x" * fault.pad + f" invalid api key {token} (echoed by the server)"
+            if fault.as_json:
+                return _error(fault.status, text)
+            return Response(text.encode(), fault.status, media_type="text/plain")
+        if fault.kind == "huge":
+            filler = "a " * max(0, fault.size // 2)
+            data = json.dumps(self._completion(index, body, "")).replace('"content": ""', f'"content": "{filler}"')
+            raw = data.encode()
+            if not fault.chunked:
+                return Response(raw, 200, media_type="application/json")
+
+            async def chunks() -> Any:
+                for i in range(0, len(raw), 65536):
+                    yield raw[i:i + 65536]
+
+            return StreamingResponse(chunks(), 200, media_type="application/json")
+        raw = json.dumps(self._completion(index, body, "trickled answer")).encode()
+
+        async def trickle() -> Any:
+            deadline = time.monotonic() + fault.hang_s
+            for i in range(len(raw)):
+                if time.monotonic() > deadline:
+                    return
+                yield raw[i:i + 1]
+                await asyncio.sleep(1.0 / fault.rate)
+
+        return StreamingResponse(trickle(), 200, media_type="application/json")
+
     def _app(self) -> Any:
         from starlette.applications import Starlette
         from starlette.requests import Request
@@ -273,6 +359,7 @@ class LoopbackServer:
         async def chat(request: Request) -> Response:
             index = self.request_count
             self.request_count += 1
+            self.authorizations.append(request.headers.get("authorization", ""))
             self.arrivals.append(time.monotonic())
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -300,6 +387,8 @@ class LoopbackServer:
                         return Response(b"<html>not json", 200, media_type="text/plain")
                     elif fault.kind == "no_choices":
                         return JSONResponse({"object": "chat.completion", "id": f"x-{index}"})
+                    elif fault.kind in ("trickle", "huge", "echo_key"):
+                        return self._attack(fault, index, body, request)
                 if self.latency_s > 0:
                     await asyncio.sleep(self.latency_s)
                 text = self.responder(body["messages"], body)
@@ -308,6 +397,7 @@ class LoopbackServer:
                 return JSONResponse(self._completion(index, body, str(text)))
             finally:
                 self.in_flight -= 1
+                self.last_done = time.monotonic()
 
         async def models(request: Request) -> Response:
             return JSONResponse(
@@ -320,12 +410,19 @@ class LoopbackServer:
         async def stats(request: Request) -> Response:
             return JSONResponse(self._stats())
 
+        async def metrics(request: Request) -> Response:
+            if self.metrics_text is None:
+                return Response(b"not found", 404, media_type="text/plain")
+            return Response(self.metrics_text.encode("utf-8"), 200, media_type="text/plain; version=0.0.4")
+
         return Starlette(
             routes=[
                 Route("/v1/chat/completions", chat, methods=["POST"]),
                 Route("/v1/models", models, methods=["GET"]),
                 Route("/health", health, methods=["GET"]),
                 Route("/stats", stats, methods=["GET"]),
+                Route("/metrics", metrics, methods=["GET"]),
+                *self.batch_api.routes(),
             ]
         )
 
@@ -346,3 +443,92 @@ async def _sleep_unless_disconnected(request: Any, seconds: float) -> None:
         if await request.is_disconnected():
             return
         await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+
+def fail_rate_faults(rate: float, seed: int = 0, status: int = 503) -> Callable[[int, dict[str, Any]], Fault | None]:
+    """A fault plan failing about ``rate`` of requests with ``status`` (decided per request index
+    by a seeded hash, so a replay of the same traffic fails the same requests)."""
+    import random
+
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"fail rate must be between 0 and 1, got {rate}")
+
+    def plan(index: int, body: dict[str, Any]) -> Fault | None:
+        return Fault.server_error(status) if random.Random(f"{seed}:{index}").random() < rate else None
+
+    return plan
+
+
+def serve_forever(server: LoopbackServer, announce: Callable[[str], None] = print) -> int:
+    """Run ``server`` in the foreground until Ctrl-C or SIGTERM; returns the exit status 0."""
+    import signal
+
+    def _term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _term)
+    server.start()
+    try:
+        announce(server.base_url)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop()
+    return 0
+
+
+def build_server(*, host: str = "127.0.0.1", port: int = 8000, answers: str | None = None,
+                 length_sensitive: int | None = None, steepness: float = 8.0, latency_ms: float = 0.0,
+                 fail_rate: float = 0.0, seed: int = 0, model: str = "lara-mock") -> LoopbackServer:
+    """The foreground mock server of ``lara serve mock``: a reader of the synthetic task's facts and
+    of an answers file (``{"question", "answer"}`` lines), echoing anything else; or, with
+    ``length_sensitive`` (prompt words at which half the answers are still right), a reader whose
+    accuracy falls with prompt length (:mod:`lara.testing.readers`)."""
+    from lara.testing import readers
+
+    table = readers.load_answers(answers) if answers else {}
+    responder: Responder
+    if length_sensitive:
+        responder = readers.LengthSensitiveReader(length_sensitive, steepness, table, seed)
+    else:
+        responder = readers.ReaderResponder(table)
+    if latency_ms < 0:
+        raise ValueError(f"latency must be >= 0 ms, got {latency_ms}")
+    faults = fail_rate_faults(fail_rate, seed) if fail_rate else None
+    return LoopbackServer(responder=responder, latency_s=latency_ms / 1000.0, faults=faults, model=model,
+                          host=host, port=port)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m lara.testing.openai_server``: the same server as ``lara serve mock``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m lara.testing.openai_server",
+                                 description="OpenAI-compatible mock server in the foreground (Ctrl-C stops it).")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed)")
+    ap.add_argument("--answers", help='JSONL lines {"question": ..., "answer": ...}')
+    ap.add_argument("--length-sensitive", help="prompt words (e.g. 16k) at which half the answers are right")
+    ap.add_argument("--steepness", type=float, default=8.0)
+    ap.add_argument("--latency-ms", type=float, default=0.0)
+    ap.add_argument("--fail-rate", type=float, default=0.0, help="share of requests answered 503")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    from lara.config import parse_tokens
+
+    try:
+        server = build_server(host=args.host, port=args.port, answers=args.answers,
+                              length_sensitive=parse_tokens(args.length_sensitive) if args.length_sensitive else None,
+                              steepness=args.steepness, latency_ms=args.latency_ms, fail_rate=args.fail_rate,
+                              seed=args.seed)
+        return serve_forever(server, announce=lambda url: print(url, flush=True))
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

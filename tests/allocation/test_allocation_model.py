@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import sys
 
 import numpy as np
 import pytest
 
 from lara.allocation.model import (
-    PAPER, AllocationParams, Observation, choose, fit, leave_one_task_out, load_params, predict,
-    save_params, sigma, sigma_inv,
+    PAPER, AllocationParams, Observation, choose, fit, informativeness, leave_one_task_out, load_params,
+    predict, save_params, sigma, sigma_inv,
 )
+from lara.errors import ConfigError
 from lara.routing.allocation import GEMINI_15_FLASH
+
+pytestmark = pytest.mark.needs('scipy')
 
 TRUE = AllocationParams(a=(0.325, 0.101, 0.177), b=(-0.067, -0.008, 0.0), c=-0.730)
 TASKS = {"t1": (0.5, 0.2), "t2": (1.0, 0.8), "t3": (1.5, 0.4)}
@@ -71,8 +75,34 @@ def test_choose_respects_budget_and_prefers_more_compute():
 
 def test_leave_one_task_out_reaches_most_of_the_oracle():
     obs = [Observation(o.task, o.k, o.m, o.n, 0.5 + 0.2 * o.performance) for o in _synthetic(seed=1)]
-    lengths = {(o.task, o.k, o.m, o.n): (o.m + 1) * (o.k * 100 + 50) * o.n for o in obs}
+    lengths = {(o.task, o.runner, o.k, o.m, o.n): (o.m + 1) * (o.k * 100 + 50) * o.n for o in obs}
     res = leave_one_task_out(obs, lengths, 32000)
     assert set(res) == set(TASKS)
     for frac in res.values():
         assert frac is not None and 0.9 <= frac <= 1.0
+
+
+def test_informativeness_comes_from_single_call_drag_runs_only():
+    """DRAG and IterDRAG n=1 share (k, m, n); only DRAG (one call) measures one document's value."""
+    base = [Observation("t", 0, 0, 1, 0.2, "drag"), Observation("t", 1, 0, 1, 0.5, "drag"),
+            Observation("t", 0, 1, 1, 0.3, "drag")]
+    multi = [Observation("t", 1, 0, 1, 0.9, "iterdrag"), Observation("t", 0, 0, 1, 0.0, "iterdrag")]
+    for obs in (base + multi, multi + base):  # whatever the order, IterDRAG never stands in
+        info = informativeness(obs, [o.performance for o in obs])
+        assert info["t"] == pytest.approx((0.3, 0.1))
+    notes: list[str] = []
+    only_iter = informativeness(multi, [o.performance for o in multi], notes)
+    assert only_iter["t"] == (0.0, 0.0)
+    assert notes and "no single-call DRAG run" in notes[0] and "k=0,m=0" in notes[0]
+    # repeated DRAG runs of one point are averaged, not last-wins
+    twice = base + [Observation("t", 1, 0, 1, 0.7, "drag")]
+    assert informativeness(twice, [o.performance for o in twice])["t"][0] == pytest.approx(0.4)
+
+
+def test_missing_scipy_is_a_clear_config_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "scipy.optimize", None)  # import now raises ImportError
+    obs = _synthetic()
+    with pytest.raises(ConfigError, match=r"scipy.*lara\[analysis\].*--sigma paper"):
+        fit(obs)
+    p = fit(obs, refit_sigma=False)  # the paper's sigma needs no scipy
+    assert p.sigma == PAPER.sigma

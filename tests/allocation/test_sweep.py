@@ -14,6 +14,8 @@ from lara.cli import _register_commands, app
 from lara.results.store import find_runs, read_records
 from lara.testing.openai_server import LoopbackServer, word_count
 
+pytestmark = pytest.mark.needs('bm25s')
+
 _register_commands()
 COMMON = ["--task", "synthetic", "-T", "lengths=[300]", "-T", "n_docs=2",
           "-R", "chunk_size=60", "-R", "chunk_overlap=0", "-R", "tokenizer=words"]
@@ -93,3 +95,36 @@ def test_bad_options_are_clear():
     assert r.exit_code == 2 and "drag" in r.output
     r = CliRunner().invoke(app, ["allocate", "--budget", "abc"])
     assert r.exit_code == 2
+
+
+def test_one_dispatcher_for_the_whole_sweep_and_both_rerun_paths(tmp_path):
+    """Configurations overlap in time on shared connections (never more than the limit), identical
+    requests of different configurations make one call, the reported calls equal the server's
+    count, and a rerun goes through the engine's resume (same folder) or the response cache (fresh
+    folder) with 0 calls."""
+    from lara.allocation.sweep import run_sweep
+    from lara.results.store import read_records
+
+    kwargs = dict(task="synthetic", runners=["iterdrag"], ks=[0, 1], ms=[0, 1], ns=[1, 2], budgets=[1_000_000],
+                  model="openai:loop", task_params={"lengths": [300], "n_docs": 2},
+                  runner_params={"chunk_size": 60, "chunk_overlap": 0, "tokenizer": "words"}, limit=6,
+                  max_connections=3)
+    with LoopbackServer(responder=reader, latency_s=0.03) as srv:
+        kwargs["model_params"] = {"base_url": srv.base_url, "max_retries": 0}
+        first = run_sweep(output_root=tmp_path / "a", **kwargs)
+        assert srv.max_in_flight <= 3
+        assert sum(r.model_calls for r in first.runs) == srv.request_count > 0
+        prompts = [str(q["messages"]) for q in srv.requests]
+        assert len(prompts) == len(set(prompts))  # shared prompts across configurations: one call each
+        spans = []
+        for r in first.runs:
+            recs = list(read_records(r.run_dir))
+            assert len(recs) == 6
+            spans.append((min(x["started_at"] for x in recs), max(x["finished_at"] for x in recs)))
+        assert any(spans[j][0] < spans[i][1] for i in range(len(spans)) for j in range(i + 1, len(spans)))
+        srv.reset()
+        resumed = run_sweep(output_root=tmp_path / "a", **kwargs)
+        assert srv.request_count == 0 and all(r.model_calls == 0 and r.records == 0 for r in resumed.runs)
+        cached = run_sweep(output_root=tmp_path / "b", **kwargs)
+        assert srv.request_count == 0 and all(r.model_calls == 0 and r.records == 6 for r in cached.runs)
+        assert all(r.cache_hits > 0 for r in cached.runs)

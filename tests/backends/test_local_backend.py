@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lara.backends.base import BackendError, EndpointLimits, build_backend
+from lara.backends.base import BackendError, EndpointLimits, build_backend, build_raw_backend
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def test_construction_is_cheap_and_registered(cache_root: Path) -> None:
     assert out.stdout.split() == [
         "SmolLM2-135M-Instruct", "8192", "local://SmolLM2-135M-Instruct", "False", "False"
     ]
-    b = build_backend("local", {"cache_dir": str(cache_root), "max_connections": 2}, EndpointLimits())
+    b = build_raw_backend("local", {"cache_dir": str(cache_root), "max_connections": 2}, EndpointLimits())
     assert isinstance(b, LocalBackend) and b.info.backend == "local"
     assert b.limits.limit(b.info.endpoint) == 2
     with pytest.raises(TypeError):

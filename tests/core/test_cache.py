@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from lara.testing.backends import RecordingBackend
 from lara.cache import CachedBackend, ResponseCache, cache_key
 from lara.types import GenerateConfig, Generation, Message, ModelInfo
 
@@ -22,18 +23,16 @@ def test_cache_key_sensitivity():
     assert base != cache_key(INFO, MSGS, GenerateConfig(), namespace="judge")
 
 
-class Counting:
-    info = INFO
+class Counting(RecordingBackend):
+    """The shared recording double, answering ``answer <n>`` for its n-th call."""
 
     def __init__(self) -> None:
-        self.calls = 0
+        super().__init__(lambda messages, config: f"answer {len(self.calls)}", model_id=INFO.id)
+        self.info = INFO
 
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    async def generate(self, messages, config):
-        self.calls += 1
-        return Generation(text=f"answer {self.calls}", input_tokens=2, output_tokens=2, latency_s=0.1)
+    @property
+    def n_calls(self) -> int:
+        return len(self.calls)
 
 
 def test_cached_backend_hits(tmp_path):
@@ -42,7 +41,7 @@ def test_cached_backend_hits(tmp_path):
     b = CachedBackend(inner, cache)
     g1 = asyncio.run(b.generate(MSGS, GenerateConfig()))
     g2 = asyncio.run(b.generate(MSGS, GenerateConfig()))
-    assert inner.calls == 1 and not g1.cached and g2.cached and g2.text == g1.text
+    assert inner.n_calls == 1 and not g1.cached and g2.cached and g2.text == g1.text
     # persisted across instances
     b2 = CachedBackend(inner, ResponseCache(tmp_path / "c.sqlite"))
-    assert asyncio.run(b2.generate(MSGS, GenerateConfig())).cached and inner.calls == 1
+    assert asyncio.run(b2.generate(MSGS, GenerateConfig())).cached and inner.n_calls == 1

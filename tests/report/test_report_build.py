@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -12,71 +10,16 @@ import pytest
 from lara.report.build import build_report
 from lara.report.diff import correctness, diff_records, load_run, natural_key
 from lara.report.plots import write_plots
-from lara.results.record import build_record
-from lara.types import ErrorInfo, RetrievedRef, RunOutput, Sample, Score, Step
+from lara.results.record import Record
 
 from lara.testing.fixtures import CTYPES, REPORT_CATS as CATS, XSS, write_fixture  # noqa: F401
+from lara.testing.report_page import parse_page
+
+pytestmark = pytest.mark.needs('matplotlib')
 
 
 def read_lines(run_dir: Path) -> list[dict]:
     return [json.loads(x) for x in (run_dir / "samples.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
-
-
-VOID = {"meta", "img", "input", "br", "hr", "link"}
-
-
-class PageParser(HTMLParser):
-    """Checks that every non-void tag is closed in order; collects tables (by id) and JSON blocks."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
-        self.errors: list[str] = []
-        self.tables: dict[str, list[list[str]]] = {}
-        self.rows_attrs: dict[str, list[dict]] = defaultdict(list)
-        self.json_blocks: list[str] = []
-        self.scripts = 0
-        self._table: str | None = None
-        self._cell: list[str] | None = None
-        self._json = False
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "script":
-            self.scripts += 1
-            self._json = a.get("type") == "application/json"
-        if tag in VOID:
-            return
-        self.stack.append(tag)
-        if tag == "table":
-            self._table = a.get("id") or f"t{len(self.tables)}"
-            self.tables[self._table] = []
-        elif tag == "tr" and self._table:
-            self.tables[self._table].append([])
-            self.rows_attrs[self._table].append(a)
-        elif tag in ("td", "th") and self._table:
-            self._cell = []
-
-    def handle_endtag(self, tag):
-        if tag in VOID:
-            return
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"unexpected </{tag}> with open {self.stack[-3:]}")
-            return
-        self.stack.pop()
-        if tag in ("td", "th") and self._cell is not None and self._table:
-            self.tables[self._table][-1].append("".join(self._cell).strip())
-            self._cell = None
-        elif tag == "table":
-            self._table = None
-        elif tag == "script":
-            self._json = False
-
-    def handle_data(self, data):
-        if self._json:
-            self.json_blocks.append(data)
-        if self._cell is not None:
-            self._cell.append(data)
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +28,7 @@ def report(tmp_path_factory: pytest.TempPathFactory):
     runs = write_fixture(tmp_path / "results")
     res = build_report([tmp_path / "results"], tmp_path / "site")
     page = res.index.read_text(encoding="utf-8")
-    parser = PageParser()
-    parser.feed(page)
-    parser.close()
-    return runs, res, page, parser
+    return runs, res, page, parse_page(page)
 
 
 def test_html_is_balanced_and_embeds_parseable_json(report) -> None:
@@ -110,8 +50,11 @@ def test_page_shows_means_recomputed_from_jsonl(report) -> None:
         recs = read_lines(d)
         ok = [r["score"] for r in recs if r["score_status"] == "ok" and not r["error"] and not r["skipped"]]
         want = f"{100 * sum(ok) / len(ok):.1f}"
-        assert rows[("openai:toy", runner, "lara-mini")][col] == want
-        assert rows[("openai:toy", runner, "lara-mini")][header.index("n")] == str(len(recs))
+        row = rows[("toy (openai)", runner, "lara-mini")]
+        assert row[col] == want and row[header.index("n")] == str(len(recs))
+        truncated = sum(1 for r in recs if (r["truncation"] or {}).get("dropped_tokens"))
+        assert row[header.index("truncated")] == str(truncated)
+    assert rows[("toy (openai)", "lc", "lara-mini")][header.index("truncated")] == "1"
 
 
 def test_lara_gap_and_status_counts_match_records(report) -> None:
@@ -125,10 +68,11 @@ def test_lara_gap_and_status_counts_match_records(report) -> None:
             per.append(sum(vals) / len(vals))
         return 100 * sum(per) / len(per)
 
-    lara = next(t for t in p.tables.values() if t and t[0][:3] == ["model", "length", "mode"])
-    gap = next(r for r in lara[1:] if r[2] == "LC-RAG")
+    lara = p.tables["lara-table"]
+    assert lara[0][:4] == ["task", "model", "length", "mode"]
+    gap = next(r for r in lara[1:] if r[3] == "LC-RAG")
     for j, cat in enumerate(CATS):
-        assert gap[3 + j] == f"{acc(lc, cat) - acc(rag, cat):+.2f}"
+        assert gap[4 + j] == f"{acc(lc, cat) - acc(rag, cat):+.2f}"
     status = next(t for t in p.tables.values() if t and "unparsed" in t[0] and "scorer" in t[0])
     h = status[0]
     by_runner = {r[1]: r for r in status[1:]}
@@ -139,6 +83,7 @@ def test_lara_gap_and_status_counts_match_records(report) -> None:
     cost = next(t for t in p.tables.values() if t and "input tokens / correct" in t[0])
     row = next(r for r in cost[1:] if r[1] == "rag")
     correct = sum(r["score"] for r in rag if r["score_status"] == "ok")
+    assert row[0] == "toy (openai)"
     assert row[cost[0].index("input tokens / correct")] == f"{sum(r['input_tokens'] for r in rag) / correct:,.0f}"
 
 
@@ -167,11 +112,13 @@ def test_diff_matches_manual_comparison_and_is_in_page(report) -> None:
     runs, res, page, p = report
     a, b = load_run(runs["lc"]), load_run(runs["rag"])
     d = diff_records(a, b)
-    lb = {r["sample_id"]: correctness(r) for r in b}
-    expected = {r["sample_id"] for r in a if correctness(r) != lb[r["sample_id"]]}
+    lb = {r.sample_id: correctness(r) for r in b}
+    expected = {r.sample_id for r in a if correctness(r) != lb[r.sample_id]}
     assert {x.sample_id for x in d.rows} == expected and expected
     cats = [x.category for x in d.rows]
-    assert cats == sorted(cats)
+    assert cats == sorted(cats, key=CATS.index)  # LaRA's category order
+    assert ("correct", "incorrect") in {(x.a_label, x.b_label) for x in d.rows}
+    assert any(x.a_label == "error" for x in d.rows)  # a failed sample is shown as such, never as wrong
     assert res.diffs == 1
     diff_table = next(t for t in p.tables.values() if t and t[0][:5] == ["category", "length", "sample", "A", "B"])
     assert [r[2] for r in diff_table[1:]] == [x.sample_id for x in d.rows]
@@ -197,42 +144,43 @@ def test_plots_are_pngs(report, tmp_path: Path) -> None:
         write_plots(recs, tmp_path / "p3", names=("nope",))
 
 
-def test_cli_report_plot_diff(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
+def test_cli_report_plot_diff(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from lara.cli import main
 
-    from lara.cli import _register_commands, app
-
-    if not any(c.name == "report" for c in app.registered_commands):
-        _register_commands()
     runs = write_fixture(tmp_path / "res")
-    cli = CliRunner()
-    out = cli.invoke(app, ["report", str(runs["lc"]), "--out", str(tmp_path / "site"), "--no-plots",
-                           "--diff", str(runs["lc"]), str(runs["rag"])])
-    assert out.exit_code == 0, out.output
+    assert main(["report", str(runs["lc"]), "--out", str(tmp_path / "site"), "--no-plots",
+                 "--diff", str(runs["lc"]), str(runs["rag"])]) == 0
+    out = capsys.readouterr().out
     page = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
-    assert "1 diffs" in out.output and 'id="diff-0"' in page and page.count('id="diff-') == 1
+    assert "1 diffs" in out and 'id="diff-0"' in page and page.count('id="diff-') == 1
     assert "lara-mini__rag__toy__abc123" in page  # --diff runs join the page even when not listed
-    out = cli.invoke(app, ["plot", str(runs["lc"]), "--out", str(tmp_path / "pl"), "--only", "lc_vs_rag"])
-    assert out.exit_code == 0, out.output
+    assert main(["plot", str(runs["lc"]), "--out", str(tmp_path / "pl"), "--only", "lc_vs_rag"]) == 0
     assert (tmp_path / "pl" / "lc_vs_rag.png").exists()  # LC alone still draws its bars
-    out = cli.invoke(app, ["diff", str(runs["lc"]), str(runs["rag"]), "--format", "json"])
-    assert out.exit_code == 0, out.output
-    got = json.loads(out.output)
+    capsys.readouterr()
+    assert main(["diff", str(runs["lc"]), str(runs["rag"]), "--format", "json"]) == 0
+    got = json.loads(capsys.readouterr().out)
     assert len(got["disagreements"]) == len(diff_records(load_run(runs["lc"]), load_run(runs["rag"])).rows)
-    out = cli.invoke(app, ["diff", str(tmp_path / "res"), str(runs["rag"])])
-    assert out.exit_code == 2 and "one run folder" in out.output
-    out = cli.invoke(app, ["report", str(tmp_path / "nope")])
-    assert out.exit_code == 2
+    assert got["a"] == "lc" and got["b"] == "rag"
+    assert main(["diff", str(tmp_path / "res"), str(runs["rag"])]) == 2
+    assert "holds 2 runs; pass one run folder" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "nope")]) == 2  # bad input
+    assert "error: no such results file or folder" in capsys.readouterr().err
+    assert main(["plot", str(runs["lc"]), "--only", "nope"]) == 2
+    assert "unknown plot or format nope" in capsys.readouterr().err
 
 
 def test_answer_position_and_context_bins() -> None:
     from lara.report.views import accuracy_by_position, answer_position, context_bin, fmt_tokens
 
-    assert answer_position({"metadata": {"context_order": 2}}) == (2.0, "segment 2")
-    assert answer_position({"metadata": {"context_order": "full"}}) is None  # whole-document questions
-    assert answer_position({"metadata": {"depth": 0.25}}) == (0.25, "depth 0.25")  # synthetic task
+    def at(meta: dict) -> Record:
+        return Record.coerce({"metadata": meta})
+
+    assert answer_position(at({"context_order": 2})) == (2.0, "segment 2")
+    assert answer_position(at({"context_order": "full"})) is None  # whole-document questions
+    assert answer_position(at({"depth": 0.25})) == (0.25, "depth 0.25")  # synthetic task
     assert context_bin(37414) == (32768, 65536) and fmt_tokens(32768) == "32k" and context_bin(0) == (0, 0)
-    recs = [{"task": "synthetic", "category": "location", "runner": "lc", "model_id": "m", "metadata": {"depth": d},
-             "score": s, "score_status": "ok"} for d, s in ((0.5, 1.0), (0.5, 0.0), (0.0, 1.0))]
+    recs = [Record.coerce({"task": "synthetic", "category": "location", "runner": "lc", "model_id": "m",
+                           "metadata": {"depth": d}, "score": s, "score_status": "ok"})
+            for d, s in ((0.5, 1.0), (0.5, 0.0), (0.0, 1.0))]
     pts = {p.x: p for p in accuracy_by_position(recs)}
     assert pts[0.5].mean == 0.5 and pts[0.5].n == 2 and pts[0.0].mean == 1.0

@@ -6,6 +6,8 @@ import itertools
 
 import pytest
 
+from lara.results.record import Record
+
 from lara.results.lara_table import (
     aggregate,
     average_gaps,
@@ -44,7 +46,7 @@ def fixture_records() -> list[dict]:
     for ctype, scores in {"book": [1], "financial": [1, 0], "paper": [1]}.items():
         recs += [rec("rag", ctype, "location", s) for s in scores]
     recs.append(rec("lc", "book", "comp", 1))
-    recs.append(rec("rag-lara", "book", "comparison", 0))
+    recs.append(rec("rag", "book", "comparison", 0, runner_label="rag-lara"))
     # excluded from denominators, shown as counts
     recs.append(rec("long_context", "paper", "location", None, status="unparsed"))
     recs.append(rec("long_context", "paper", "location", None, status="error"))
@@ -85,13 +87,17 @@ def test_unweighted_over_context_types_and_overall_of_four_tasks() -> None:
     assert row.overall == pytest.approx((100 + 50 + 0 + 100) / 4)
 
 
-def test_mode_mapping() -> None:
-    assert record_mode({"runner": "long_context"}) == "LC"
-    assert record_mode({"runner": "lc"}) == "LC"
-    assert record_mode({"runner": "rag"}) == "RAG"
-    assert record_mode({"runner": "rag-lara"}) == "RAG"
-    assert record_mode({"runner": "custom", "runner_params": {"mode": "rag"}}) == "RAG"
-    assert record_mode({"runner": "self_route"}) is None
+def test_mode_comes_from_the_runner_strategy() -> None:
+    """Schema 2 records carry the runner class's strategy; schema 1 lines get it from the runner name."""
+    def mode(**kw):
+        return record_mode(Record.coerce({"schema_version": 2, **kw}))
+
+    assert mode(runner="my_lc", strategy="long_context") == "LC"
+    assert mode(runner="custom", runner_label="rag-lara", strategy="rag") == "RAG"
+    assert mode(runner="self_route", strategy="self_route") is None
+    assert mode(runner="iterdrag", strategy="iterative_rag") is None
+    v1 = [Record.coerce({"schema_version": 1, "runner": name}) for name in ("long_context", "lc", "rag", "self_route")]
+    assert [record_mode(r) for r in v1] == ["LC", "LC", "RAG", None]
 
 
 def test_rendering_puts_lc_rag_and_gap_side_by_side() -> None:

@@ -16,6 +16,8 @@ from lara.retrievers.bm25 import BM25Retriever, stopword_set
 from lara.retrievers.bm25_index import word_ids
 from lara.types import Chunk
 
+pytestmark = pytest.mark.needs('bm25s')
+
 _REF_WORD = re.compile(r"(?u)\b\w\w+\b")  # bm25s.tokenize's default pattern
 
 VOCAB = ("the river flows past old mills and stone bridges while ferries carry grain wheat "

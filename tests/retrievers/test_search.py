@@ -8,6 +8,8 @@ from lara.registry import retrievers
 from lara.retrievers.hybrid import HybridRetriever, concat_dedup, rrf, split_k
 from lara.types import Chunk, ScoredChunk
 
+pytestmark = pytest.mark.needs('bm25s')
+
 TOPICS = [
     "The violinist rehearsed the concerto every evening in the old conservatory hall.",
     "Quarterly revenue rose because the company sold more industrial pumps in Asia.",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Sequence
 
 import pytest
 
@@ -13,8 +12,12 @@ from lara.protocols import ContextBlock, RunContext
 from lara.runners import budget as B
 from lara.runners.drag import DragRunner
 from lara.tasks.gsm8k import GSM8KTask
+from lara.testing.backends import RecordingBackend
+from lara.testing.fixtures import write_gsm8k
 from lara.tokens import SkipSample, get_tokenizer
-from lara.types import Document, GenerateConfig, Generation, Message, ModelInfo, Sample
+from lara.types import Document, GenerateConfig, Message, Sample
+
+pytestmark = pytest.mark.needs('bm25s')
 
 TOPICS = ["apples grow on tall trees in the orchard", "the river floods every spring near the mill",
           "copper wire conducts electricity very well", "owls hunt mice at night in the barn",
@@ -32,22 +35,6 @@ class TinyTask:
         return [Message("user", sample.question)]
 
 
-class Recording:
-    supports_guided = False
-
-    def __init__(self) -> None:
-        self.info = ModelInfo(id="rec", backend="rec")
-        self.calls: list[list[Message]] = []
-        self.tok = get_tokenizer("words")
-
-    def count_tokens(self, text: str) -> int:
-        return self.tok.count(text)
-
-    async def generate(self, messages: Sequence[Message], config: GenerateConfig) -> Generation:
-        self.calls.append(list(messages))
-        return Generation("42", sum(self.tok.count(m.content) for m in messages), 1)
-
-
 def _ctx(task, backend) -> RunContext:  # noqa: ANN001
     return RunContext(task=task, backend=backend, generate_config=GenerateConfig(max_tokens=8), params={},
                       tokenizer=get_tokenizer("words"))
@@ -58,7 +45,7 @@ def _runner(**kw) -> DragRunner:  # noqa: ANN003
 
 
 def test_reverse_rank_order_best_next_to_question():
-    task, be = TinyTask(), Recording()
+    task, be = TinyTask(), RecordingBackend()
     sample = Sample("s1", "When does the river flood near the mill?", ("spring",), (Document("d", DOC),))
     runner, ctx = _runner(k=3, m=0, demos="none"), _ctx(task, be)
     out = asyncio.run(runner.run(sample, ctx))
@@ -74,17 +61,11 @@ def test_reverse_rank_order_best_next_to_question():
 
 @pytest.fixture
 def gsm8k_dir(tmp_path):
-    rows = [{"question": f"Tom has {i} apples and buys {i + 1} more. How many apples?",
-             "answer": f"He has {i}+{i + 1}=<<{i}+{i + 1}={2 * i + 1}>>{2 * i + 1} apples.\n#### {2 * i + 1}"}
-            for i in range(8)]
-    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (tmp_path / "test.jsonl").write_text(json.dumps({"question": "Ann has 3 pears and buys 4 more. How many pears?",
-                                                     "answer": "3+4=7\n#### 7"}) + "\n")
-    return tmp_path
+    return write_gsm8k(tmp_path, n_train=8, n_test=1)
 
 
 def test_gsm8k_train_demonstrations_with_their_own_documents(gsm8k_dir):
-    task, be = GSM8KTask(data_dir=str(gsm8k_dir)), Recording()
+    task, be = GSM8KTask(data_dir=str(gsm8k_dir)), RecordingBackend()
     sample = next(iter(task.samples()))
     runner, ctx = _runner(k=2, m=3), _ctx(task, be)
     out = asyncio.run(runner.run(sample, ctx))
@@ -107,7 +88,7 @@ def test_demo_file_source(tmp_path):
     f = tmp_path / "demos.jsonl"
     f.write_text(json.dumps({"question": "Where do owls hunt?", "answer": "in the barn",
                              "documents": ["Owls hunt mice in the barn.", "Owls sleep by day."]}) + "\n")
-    be = Recording()
+    be = RecordingBackend()
     sample = Sample("s1", "What does the bakery sell?", ("bread",), (Document("d", DOC),))
     out = asyncio.run(_runner(k=1, m=1, demos="file", demo_file=str(f)).run(sample, _ctx(TinyTask(), be)))
     prompt = be.calls[0][0].content
@@ -117,10 +98,10 @@ def test_demo_file_source(tmp_path):
 
 def test_budget_skip_and_shrink_k():
     sample = Sample("s1", "When does the river flood near the mill?", ("spring",), (Document("d", DOC),))
-    be = Recording()
+    be = RecordingBackend()
     full = asyncio.run(_runner(k=4, m=0, demos="none").run(sample, _ctx(TinyTask(), be)))
     budget = full.effective_context_tokens - 5
-    be = Recording()
+    be = RecordingBackend()
     with pytest.raises(SkipSample) as exc:
         asyncio.run(_runner(k=4, m=0, demos="none", budget=budget).run(sample, _ctx(TinyTask(), be)))
     assert be.calls == [] and exc.value.report.policy == "budget_skip"

@@ -11,7 +11,10 @@ from lara.config import short_hash
 from lara.protocols import ContextBlock, RunContext
 from lara.registry import runners
 from lara.tokens import get_tokenizer
-from lara.types import Document, GenerateConfig, Generation, Message, ModelInfo, Sample
+from lara.testing.backends import RecordingBackend as _Recording
+from lara.types import Document, GenerateConfig, Message, Sample
+
+pytestmark = pytest.mark.needs('bm25s')
 
 FILLER = " ".join(f"Filler sentence {i} describes the weather on day {i}." for i in range(60))
 SECRET = "The treasure is buried under the crooked oak tree near the mill."
@@ -38,22 +41,11 @@ class TinyTask:
                 Message("user", f"{body}Question: {sample.question}")]
 
 
-class RecordingBackend:
-    def __init__(self, context_window: int | None = None) -> None:
-        self.info = ModelInfo(id="double", backend="double", context_window=context_window)
-        self.calls: list[list[Message]] = []
-        self.tok = get_tokenizer("words")
-
-    def count_tokens(self, text: str) -> int:
-        return self.tok.count(text)
-
-    async def generate(self, messages: Sequence[Message], config: GenerateConfig) -> Generation:
-        self.calls.append(list(messages))
-        n = sum(self.count_tokens(m.content) for m in messages)
-        return Generation(text="the oak tree", input_tokens=n, output_tokens=3, latency_s=0.01)
+def RecordingBackend(context_window: int | None = None) -> _Recording:  # noqa: N802 - the double's name
+    return _Recording("the oak tree", context_window=context_window, model_id="double")
 
 
-def _ctx(task: TinyTask, backend: RecordingBackend, **kw) -> RunContext:  # noqa: ANN003
+def _ctx(task: TinyTask, backend: _Recording, **kw) -> RunContext:  # noqa: ANN003
     return RunContext(task=task, backend=backend, generate_config=GenerateConfig(max_tokens=16),
                       params={}, tokenizer=get_tokenizer("words"), **kw)
 

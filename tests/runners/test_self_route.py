@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from lara.config import resolve_spec
@@ -9,6 +11,8 @@ from lara.engine import run
 from lara.registry import tasks
 from lara.runners.self_route import UNANSWERABLE_INSTRUCTION, declined
 from lara.testing.openai_server import LoopbackServer
+
+pytestmark = pytest.mark.needs('bm25s')
 
 
 def test_declined_detection():

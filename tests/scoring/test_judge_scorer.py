@@ -9,26 +9,13 @@ import pytest
 from lara.cache import ResponseCache
 from lara.registry import scorers
 from lara.scoring.judge import Judge
-from lara.types import Generation, ModelInfo, RunOutput, Sample
+from lara.testing.fixtures import fixture_samples
+from lara.testing.backends import scripted
+from lara.types import RunOutput, Sample
 
 
-class EchoVerdict:
-    def __init__(self, fn):
-        self.fn = fn
-        self.info = ModelInfo(id="j", backend="test", endpoint="mem://j")
-        self.calls = 0
-        self.last = None
-
-    async def generate(self, messages, config):
-        self.calls += 1
-        self.last = messages
-        out = self.fn(messages[-1].content)
-        if isinstance(out, Exception):
-            raise out
-        return Generation(out, 10, 2)
-
-    def count_tokens(self, text):
-        return len(text.split())
+def EchoVerdict(fn):  # noqa: N802 - the shared double under the name these tests use
+    return scripted(fn, model_id="j")
 
 
 def _scorer(name, fn, cache=None):
@@ -36,8 +23,13 @@ def _scorer(name, fn, cache=None):
     return scorers.get(name)(judge_client=Judge(be, "test:j", cache=cache)), be
 
 
-def _sample(category="location"):
-    return Sample("s1", "Where?", ("Paris",), metadata={"category": category})
+@pytest.fixture
+def lara(tmp_path):
+    """The first sample of each category, from the real LaRA loader over the upstream-format fixture."""
+    out = {}
+    for s in fixture_samples(tmp_path / "lara"):
+        out.setdefault(s.metadata["category"], s)
+    return out
 
 
 def score(sc, sample, answer):
@@ -53,50 +45,56 @@ def test_judge_is_required():
 
 @pytest.mark.parametrize("reply, status, value", [("True", "ok", 1.0), ("false.", "ok", 0.0),
                                                   ("not true", "unparsed", None), ("", "unparsed", None)])
-def test_lara_judge_statuses(reply, status, value):
+def test_lara_judge_statuses(lara, reply, status, value):
     sc, be = _scorer("lara_judge", lambda t: reply)
-    s = score(sc, _sample(), "In Paris")
+    s = score(sc, lara["location"], "In Paris")
     assert (s.status, s.value) == (status, value)
     assert s.details["prompt_id"] == "lara-binary" and s.details["prompt_version"] == "1"
     assert s.details["judge_model"] == "test:j" and s.details["raw"] == reply
     assert be.last[0].content.startswith("You are a discriminator")
 
 
-def test_hallu_uses_its_own_prompt():
+def test_hallucination_uses_its_own_prompt(lara):
     sc, be = _scorer("lara_judge", lambda t: "True")
-    s = score(sc, _sample("hallu"), "Not mentioned")
+    s = score(sc, lara["hallucination"], "Not mentioned")
     assert s.details["prompt_id"] == "lara-hallu"
     assert be.last[1].content.endswith("Now, start your judgement:")
+    for category in ("location", "reasoning", "comparison"):
+        assert score(sc, lara[category], "x").details["prompt_id"] == "lara-binary"
+    # LaRA's file-name abbreviation is accepted on input and selects the same prompt
+    abbreviated = Sample("h", "Q?", ("Not mentioned.",), metadata={"category": "hallu"})
+    assert sc.prompt_for(abbreviated).id == "lara-hallu"
 
 
-def test_error_and_no_answer_are_not_incorrect():
+def test_error_and_no_answer_are_not_incorrect(lara):
     sc, _ = _scorer("lara_judge", lambda t: RuntimeError("503 after retries"))
-    s = score(sc, _sample(), "x")
+    s = score(sc, lara["location"], "x")
     assert s.status == "error" and s.value is None and "503" in s.explanation
-    s2 = score(sc, _sample(), None)
+    s2 = score(sc, lara["location"], None)
     assert s2.status == "error" and s2.value is None
     assert sc.usage()["errors"] == 1
 
 
-def test_graded_judge_reference_guided_and_plain():
+def test_graded_judge_reference_guided_and_plain(lara):
     sc, be = _scorer("graded_judge", lambda t: "Good.\nRating: [[7.5]]")
-    s = score(sc, _sample(), "Paris")
+    s = score(sc, lara["location"], "Paris")
     assert (s.status, s.value, s.details["prompt_id"]) == ("ok", 7.5, "mtbench-single-math-v1")
-    assert "[The Start of Reference Answer]\nParis" in be.last[1].content
+    assert "[The Start of Reference Answer]\nHartman." in be.last[1].content
     s2 = score(sc, Sample("s2", "Say hi", ()), "hi")
     assert s2.details["prompt_id"] == "mtbench-single-v1"
     sc_bad, _ = _scorer("graded_judge", lambda t: "Rating: 7")
-    assert score(sc_bad, _sample(), "x").status == "unparsed"
+    assert score(sc_bad, lara["location"], "x").status == "unparsed"
 
 
-def test_usage_and_cache_namespace(tmp_path):
+def test_usage_and_cache_namespace(tmp_path, lara):
     cache = ResponseCache(tmp_path / "c.sqlite")
     sc, be = _scorer("lara_judge", lambda t: "True", cache=cache)
-    score(sc, _sample(), "Paris")
-    score(sc, _sample(), "Paris")  # identical prompt → cache hit
-    assert be.calls == 1
+    score(sc, lara["location"], "Paris")
+    score(sc, lara["location"], "Paris")  # identical prompt → cache hit
+    assert len(be.calls) == 1
     u = sc.usage()
-    assert (u["calls"], u["cached"], u["input_tokens"], u["output_tokens"]) == (1, 1, 10, 2)
+    sent = sum(be.count_tokens(m.content) for m in be.calls[0])  # the double counts words
+    assert (u["calls"], u["cached"], u["input_tokens"], u["output_tokens"]) == (1, 1, sent, 1)
     assert sc.judge._by_prompt["lara-binary"].namespace == "judge:lara-binary"
 
 

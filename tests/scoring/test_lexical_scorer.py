@@ -166,21 +166,17 @@ def test_registered_scorer_labels_itself_as_fallback() -> None:
         scorers.get("lexical")(threshold=0.5)
 
 
-def test_benchmark_split_halves_are_disjoint_and_complete(tmp_path) -> None:
-    """judge_fidelity --split: dev = even positions of the sorted model folders, heldout = odd."""
-    import importlib.util
-    from pathlib import Path
+def test_real_loader_categories_reach_the_rules(tmp_path) -> None:
+    """Samples as the LaRA task emits them: the hallucination rule applies to "hallucination"."""
+    from lara.testing.fixtures import fixture_samples
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "judge_fidelity.py"
-    spec = importlib.util.spec_from_file_location("judge_fidelity_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    for name in ("d-model", "a-model", "c-model", "b-model", "e-model"):
-        (tmp_path / name).mkdir()
-    (tmp_path / "notes.txt").write_text("not a model folder")
-    names = lambda split: [p.name for p in module.split_folders(tmp_path, split)]  # noqa: E731
-    assert names("dev") == ["a-model", "c-model", "e-model"]
-    assert names("heldout") == ["b-model", "d-model"]
-    assert sorted(names("dev") + names("heldout")) == names("all")
-    with pytest.raises(ValueError):
-        module.split_folders(tmp_path, "test")
+    by_cat = {}
+    for s in fixture_samples(tmp_path / "lara"):
+        by_cat.setdefault(s.metadata["category"], s)
+    scorer = scorers.get("lexical")()
+    refusal = "The text does not mention it."
+    hallu = by_cat["hallucination"]
+    assert asyncio.run(scorer.score(hallu, RunOutput(answer=refusal))).value == 1.0
+    assert asyncio.run(scorer.score(hallu, RunOutput(answer="Size 9."))).value == 0.0
+    assert asyncio.run(scorer.score(hallu, RunOutput(answer=refusal))).details["category"] == "hallucination"
+    assert asyncio.run(scorer.score(by_cat["location"], RunOutput(answer=refusal))).value == 0.0

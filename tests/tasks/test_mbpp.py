@@ -12,7 +12,7 @@ import pytest
 
 from lara.protocols import ContextBlock
 from lara.registry import scorers, tasks
-from lara.scoring.mbpp import build_program, extract_code, pass_at_k
+from lara.scoring.mbpp import extract_code, pass_at_k
 from lara.tasks.demos import DataError
 from lara.tokens import get_tokenizer
 from lara.types import RunOutput
@@ -81,9 +81,11 @@ def test_scoring_in_the_sandbox(tmp_path: Path) -> None:
     task = tasks.get("mbpp")(data_dir=str(_write(tmp_path)))
     sample = next(iter(task.samples()))
     good = _score(sample, "[BEGIN]\ndef add_11(x):\n    return x + 11\n[DONE]")
-    assert good.value == 1.0 and good.details["isolation"] == "bubblewrap"
+    assert good.value == 1.0 and good.details["isolation"] == "bubblewrap" and good.details["reason"] == "passed"
+    assert good.details["memory_bound"] in ("cgroup-v1", "cgroup-v2", "rlimits") and good.details["seccomp"]
     bad = _score(sample, "[BEGIN]\ndef add_11(x):\n    return x\n[DONE]")
     assert bad.value == 0.0 and bad.status == "ok" and "AssertionError" in bad.explanation
+    assert bad.details["reason"] == "assertion"
     empty = _score(sample, "Sorry, no idea.")
     assert empty.value == 0.0 and empty.status == "ok" and empty.details["status"] == "no_code"
     slow = _score(sample, "[BEGIN]\ndef add_11(x):\n    while True: pass\n[DONE]", timeout_s=1)
@@ -112,17 +114,19 @@ def test_sanitized_variant_reads_real_file(shared_data: Path) -> None:
 
 @needs_bwrap
 def test_all_974_reference_solutions_pass(shared_data: Path) -> None:
-    from lara.sandbox import BubblewrapSandbox, run_many
+    from lara.sandbox import BubblewrapSandbox, run_tests_many
+    from lara.sandbox.verdict import top_level_names
 
     task = tasks.get("mbpp")(data_dir=str(shared_data / "mbpp"), split="all")
     samples = list(task.samples())
     assert len(samples) == 974
-    programs = [build_program(s.references[0], s.metadata["test_setup_code"], s.metadata["tests"]) for s in samples]
-    results = run_many(BubblewrapSandbox(), programs, timeout_s=20, workers=2)
-    failed = [(s.metadata["task_id"], r.status, r.stderr[-200:]) for s, r in zip(samples, results) if not r.ok]
+    cases = [(s.references[0], s.metadata["tests"], s.metadata["test_setup_code"], top_level_names(s.references[0]))
+             for s in samples]
+    box = BubblewrapSandbox()
+    results = run_tests_many(box, cases, timeout_s=20, workers=2)
+    failed = [(s.metadata["task_id"], r.reason, r.explanation) for s, r in zip(samples, results) if not r.passed]
     assert failed == []
     # task 367 needs its setup code: without it the tests fail
-    i367 = next(i for i, s in enumerate(samples) if s.metadata["task_id"] == 367)
-    s = samples[i367]
-    bare = BubblewrapSandbox().run(build_program(s.references[0], "", s.metadata["tests"]), 20)
-    assert bare.status == "error"
+    s = next(s for s in samples if s.metadata["task_id"] == 367)
+    bare = box.run_tests(s.references[0], s.metadata["tests"], "", 20)
+    assert bare.reason == "error" and "NameError" in bare.explanation
