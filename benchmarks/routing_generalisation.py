@@ -7,8 +7,10 @@
    ``--runs``, default ``<lara cache>/routing-runs/<model>``: the first time this embeds the 131
    documents once and takes a while; later invocations make 0 model calls). No model metadata is
    needed: a folder is a model.
-2. One outcome row per question answered both ways (questions with an error on either side, e.g.
-   the recorded JSON ``false`` predictions, are left out of both sides and counted).
+2. One outcome row per question answered both ways, every answer re-scored by today's lexical
+   scorer (so cached runs count by the current rules; ``--stored-scores`` keeps the stored ones).
+   Questions with an error on either side (e.g. the recorded JSON ``false`` predictions) are left
+   out of both sides and counted.
 3. Leave-one-model-out and split by document (lara.routing.generalise): train on the other models'
    outcomes on other documents, calibrate on a stratified probe of the held-out model's questions on
    those other documents, evaluate per question on the held-out model's remaining documents, with
@@ -53,6 +55,17 @@ def ensure_runs(folder: Path, runs_root: Path) -> Path:
     return out
 
 
+def _commit() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", str(Path(__file__).resolve().parent), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "(not a git checkout)"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--predictions", type=Path, required=True, help="Folder of model folders (LaRA predictions layout).")
@@ -64,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target-token-share", type=float, default=0.55, help="The router's max_lc_token_share target.")
     ap.add_argument("--no-retrieval", action="store_true", help="Ablation: no retrieval-score features.")
     ap.add_argument("--hash-buckets", type=int, default=None, help="Hashed question n-gram buckets (0: none).")
+    ap.add_argument("--stored-scores", action="store_true",
+                    help="Use the scores stored in the runs (default: re-score every answer with today's lexical scorer).")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
@@ -82,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     runs_root = args.runs or default_cache_dir() / "routing-runs"
     t0 = time.perf_counter()
     run_dirs = [ensure_runs(f, runs_root) for f in folders]
-    rows, counts = rows_from_paths(run_dirs)
-    print(f"runs {runs_root} ({time.perf_counter() - t0:.0f}s); outcome rows: {counts.summary()}")
+    rows, counts = rows_from_paths(run_dirs, scorer=None if args.stored_scores else "lexical")
+    scored = "stored scores" if args.stored_scores else f"answers re-scored by the lexical scorer of lara {_commit()}"
+    print(f"runs {runs_root} ({time.perf_counter() - t0:.0f}s); {scored}; outcome rows: {counts.summary()}")
     fit = FitConfig(retrieval=not args.no_retrieval)
     if args.hash_buckets is not None:
         fit = replace(fit, hash_buckets=args.hash_buckets)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, List, NoReturn, Optional
 
@@ -75,11 +76,13 @@ def register(app: typer.Typer) -> None:
     def outcomes(
         runs: List[Path] = typer.Argument(..., help="Run folders / samples.jsonl files with LC and RAG runs of the same questions."),
         out: Path = typer.Option(..., "--out", "-o", help="Where to write the outcome rows (JSONL)."),
+        rescore: Optional[str] = typer.Option(None, "--rescore", help="Re-score the stored answers with this deterministic scorer (e.g. lexical) first."),
     ) -> None:
         """One row per question answered both ways (model, length, type, category, question, both outcomes, both token counts)."""
-        from lara.routing.outcomes import outcome_rows, write_rows
+        from lara.routing.outcomes import outcome_rows, rescore as rescore_records, write_rows
 
-        rows, counts = outcome_rows(_records(runs))
+        recs = _records(runs)
+        rows, counts = outcome_rows(rescore_records(recs, rescore) if rescore else recs)
         if not rows:
             _fail(f"no question has both an LC and a RAG record with a score ({counts.summary()})")
         n = write_rows(rows, out)
@@ -175,6 +178,9 @@ def register(app: typer.Typer) -> None:
         if not isinstance(pol, QuestionPolicy):
             _fail(f"policy {policy!r} is of kind {pol.kind!r}; calibration needs a question policy")
         tparams = {"data_dir": str(data_dir)} if data_dir else {}
+        if not data_dir and not os.environ.get("LARA_DATA_DIR") and model.startswith("replay:"):
+            # recorded predictions sit in <lara>/predictions/<model>: their questions in <lara>/datasets
+            os.environ["LARA_DATA_DIR"] = str(Path(model.split(":", 1)[1]).expanduser().resolve().parent.parent)
         try:
             samples = task_samples(model, task, tparams)
         except (FileNotFoundError, KeyError, ValueError) as exc:

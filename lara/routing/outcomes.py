@@ -182,15 +182,41 @@ def request_of(row: OutcomeRow) -> RequestFeatures:
                            retriever=kind if scores else None, retrieval_positions=positions)
 
 
-def rows_from_paths(paths: Iterable[str | Path]) -> tuple[list[OutcomeRow], OutcomeCounts]:
-    """Rows from run folders, folders of runs or samples.jsonl files."""
+def rescore(records: Iterable[Mapping[str, Any] | Record], scorer: str = "lexical") -> Iterator[Record]:
+    """The records with their primary score recomputed by ``scorer`` (a registered deterministic
+    scorer, e.g. the lexical one) from the stored answer: runs made under an older scorer then
+    count by today's rules. Records without an answer (errors, skips) pass through unchanged."""
+    import asyncio
+    import dataclasses
+
+    from lara.registry import scorers
+    from lara.types import RunOutput, Sample
+
+    judge = scorers.get(scorer)()
+
+    async def one(rec: Record) -> Record:
+        if rec.error or rec.skipped or rec.answer is None:
+            return rec
+        sample = Sample(rec.sample_id, rec.question, tuple(rec.references), (), dict(rec.metadata))
+        sc = await judge.score(sample, RunOutput(rec.answer))
+        entry = {k: v for k, v in dataclasses.asdict(sc).items() if k != "name"}
+        return dataclasses.replace(rec, scores={**rec.scores, sc.name: entry}, score=sc.value,
+                                   score_name=sc.name, score_status=sc.status)
+
+    for r in records:
+        yield asyncio.run(one(r if isinstance(r, Record) else Record.from_dict(r)))
+
+
+def rows_from_paths(paths: Iterable[str | Path], scorer: str | None = None) -> tuple[list[OutcomeRow], OutcomeCounts]:
+    """Rows from run folders, folders of runs or samples.jsonl files (re-scored with ``scorer``
+    when given, see :func:`rescore`)."""
     from lara.results.store import read_records
 
     def gen() -> Iterator[Mapping[str, Any]]:
         for p in paths:
             yield from read_records(p)
 
-    return outcome_rows(gen())
+    return outcome_rows(rescore(gen(), scorer) if scorer else gen())
 
 
 def write_rows(rows: Iterable[OutcomeRow], path: str | Path) -> int:

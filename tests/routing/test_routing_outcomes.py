@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from lara.results.record import Record, build_record
 from lara.routing.calibrate import ProbeCandidate, select_probe
 from lara.routing.generalise import GenConfig, document_folds, evaluate, probe_rows, summarize
-from lara.routing.outcomes import outcome_rows, read_rows, request_of
+from lara.routing.outcomes import outcome_rows, read_rows, request_of, rescore
 from lara.routing.train import FitConfig
 from lara.testing.routing import SyntheticModel, synthetic_records, write_runs
 from lara.types import ErrorInfo, RunOutput, Sample, Score, Step
@@ -108,3 +108,15 @@ def test_generalisation_runs_on_models_without_metadata():
     assert set(s) == {"worst_margin", "mean_gap_recovered", "max_lc_token_share", "probe_token_share"}
     with pytest.raises(ValueError, match="at least two models"):
         evaluate([r for r in rows if r.model == "x7"])
+
+
+def test_rescoring_counts_old_runs_by_todays_scorer():
+    recs = synthetic_records({"m": SyntheticModel(lc_level=5.0)}, docs_per_cell=1, questions_per_doc=1)
+    lc = [r for r in recs if r.runner == "long_context"]
+    assert sum(r.outcome == "correct" for r in lc) > len(lc) // 2  # stored: mostly "correct"
+    # the synthetic answers ("a") do not state the references ("ref"): the lexical scorer says so
+    fresh = list(rescore(recs, "lexical"))
+    assert all(r.outcome == "incorrect" and r.scores["lexical"]["scorer"] == "lexical-fallback"
+               for r in fresh if r.runner == "long_context")
+    rows, _ = outcome_rows(fresh)
+    assert rows and not any(r.lc_correct or r.rag_correct for r in rows)
