@@ -41,17 +41,14 @@ def policy_from_dict(data: Mapping[str, Any], origin: str = "<dict>") -> Policy:
         raise PolicyError(f"{origin}: a fitted policy needs params.table and params.length_buckets")
     if kind == "question" and not QUESTION_KEYS <= set(params):
         raise PolicyError(f"{origin}: a question policy needs params.{', params.'.join(sorted(QUESTION_KEYS))}")
-    try:
-        return KINDS[kind](
-            name=str(data.get("name", kind)),
-            kind=kind,
-            version=str(data.get("version", "0")),
-            description=str(data.get("description", "")),
-            source=dict(data.get("source") or {}),
-            params=params,
-        )
-    except ValueError as exc:
-        raise PolicyError(f"{origin}: {exc}") from exc
+    return KINDS[kind](
+        name=str(data.get("name", kind)),
+        kind=kind,
+        version=str(data.get("version", "0")),
+        description=str(data.get("description", "")),
+        source=dict(data.get("source") or {}),
+        params=params,
+    )
 
 
 def load_policy(name_or_path: str | Path = "default") -> Policy:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
+from lara.errors import ConfigError
 from lara.routing import calibrate
 from lara.routing.features import FEATURE_VERSION, sigmoid, vector
 from lara.routing.policy import Policy
@@ -41,7 +42,7 @@ class QuestionPolicy(Policy):
     def __post_init__(self) -> None:
         p = self.params
         if int(p.get("feature_version", -1)) != FEATURE_VERSION:
-            raise ValueError(f"policy {self.name}: feature_version {p.get('feature_version')} is not "
+            raise ConfigError(f"policy {self.name}: feature_version {p.get('feature_version')} is not "
                              f"{FEATURE_VERSION}; refit it with this lara")
         ids: dict[str, str] = {}
         for key in p.get("offsets", {}).get("models", {}):

@@ -139,3 +139,13 @@ def test_window_and_unknown_category_and_retrieval_inputs(fitted):
                            retrieval_scores=(9.0, 8.9, 8.8, 0.35, 0.34), retriever="hybrid")
     # the synthetic RAG accuracy rises with the BM25 margin: the router learned it
     assert policy.decide(confident).expected_scores["rag"] > policy.decide(flat).expected_scores["rag"] + 0.2
+
+
+def test_a_policy_of_another_feature_version_is_refused(fitted):
+    from lara.errors import ConfigError
+
+    _, _, policy = fitted
+    doc = policy.to_dict()
+    doc["params"] = {**doc["params"], "feature_version": 999}
+    with pytest.raises(ConfigError, match="feature_version 999"):
+        policy_from_dict(doc)
