@@ -28,7 +28,7 @@ from lara.routing.fit import (
 from lara.routing.loader import load_policy, policy_from_dict
 from lara.routing.outcomes import strategy_of
 from lara.routing.policy import Policy
-from lara.routing.types import RequestFeatures, normalize_category
+from lara.routing.types import RequestFeatures, normalize_category, normalize_model_id
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,12 @@ def _request(d: Mapping[str, Mapping[str, Any]]) -> RequestFeatures:
                            category=normalize_category(lc.get("category")), context_type=lc.get("context_type"))
 
 
+def _seen_models(policy: Policy, models: Iterable[str]) -> list[str]:
+    """The records' models that a question policy was trained on (its figures there are in-sample)."""
+    known = set(policy.params.get("offsets", {}).get("models", {})) if policy.kind == "question" else set()
+    return sorted({normalize_model_id(m) for m in models} & known)
+
+
 def route_eval(
     records: Iterable[Mapping[str, Any]], policies: Mapping[str, Policy] | None = None
 ) -> tuple[list[EvalRow], dict[str, int]]:
@@ -197,9 +203,10 @@ def route_eval(
             row("oracle", oracle, "per-question best")]
     default = {"default (question)": load_policy("default"), "paper_table": load_policy("paper_table"),
                "rules": load_policy("rules")}
-    for name, pol in (policies or default).items():
-        rows.append(row(name, decide_with(pol)))
     models = sorted({q[0] for q in qs})
+    for name, pol in (policies or default).items():
+        seen = _seen_models(pol, [str(d["long_context"].get("model_id") or q[0]) for q, d in qs.items()])
+        rows.append(row(name, decide_with(pol), f"in-sample: trained on {', '.join(seen)}" if seen else ""))
     if len(models) > 1:
         fitted = {m: policy_from_dict(fit_policy([r for r in all_recs if str(r.get("model")) != m])) for m in models}
         rows.append(row("refit table lomo", lambda q, d: decide_with(fitted[q[0]])(q, d), "table refit on the other models"))

@@ -96,3 +96,11 @@ def test_paper_reference_figures(shared_data):
     assert round(ref.winner_accuracy * 100, 1) == 76.1 and round(ref.gap_recovered * 100) == 62
     # the shipped paper_table policy is exactly what the CSV fits to
     assert fit_paper_policy(rows)["params"] == load_policy("paper_table").params
+
+
+def test_route_eval_marks_in_sample_figures_of_the_default():
+    recs = [rec("replay:/p/llama-3.1-8b", "long_context", "q0", "32k", "location", 1.0, 30000),
+            rec("replay:/p/llama-3.1-8b", "rag", "q0", "32k", "location", 0.0, 3000)]
+    rows, _ = route_eval(recs, {"default": load_policy("default"), "rules": load_policy("rules")})
+    by = {r.policy: r for r in rows}
+    assert by["default"].note == "in-sample: trained on llama-3.1-8b" and by["rules"].note == ""
