@@ -101,3 +101,29 @@ def test_calibrate_on_replay_predictions_without_metadata(tmp_path):
     again = invoke("calibrate", "--model", f"replay:{folder}", "--probe", "6", "--task", "lara-32k",
                    "--data-dir", str(lara_root), "--runs", str(tmp_path / "runs"), "-o", str(out))
     assert again.exit_code == 0 and load_policy(out).params["calibrated"] == cal  # resumed runs, same result
+
+
+def test_calibrate_a_live_model_through_an_openai_compatible_endpoint(tmp_path):
+    """The live path: the probe's LC and RAG prompts go to a real HTTP server (loopback), answers
+    are scored, and the policy is calibrated from them."""
+    from lara.testing.openai_server import LoopbackServer
+
+    lara_root = make_fixture(tmp_path / "lara")
+    seen: list[str] = []
+
+    def responder(messages, request):
+        prompt = str(messages[-1]["content"])
+        seen.append("lc" if prompt.startswith("Read the") else "rag")
+        return "The text does not mention this." if seen[-1] == "rag" else "Hartman signed it; $5; Beta."
+
+    out = tmp_path / "policy.json"
+    with LoopbackServer(responder=responder) as srv:
+        res = invoke("calibrate", "--model", "openai:my-model", "--base-url", srv.base_url, "--probe", "6",
+                     "--task", "lara-32k", "--data-dir", str(lara_root), "--runs", str(tmp_path / "runs"),
+                     "--max-lc-share", "0.5", "-o", str(out))
+    assert res.exit_code == 0, res.output
+    assert sorted(seen) == ["lc"] * 6 + ["rag"] * 6
+    p = load_policy(out)
+    assert p.params["calibrated"]["model"] == "my-model" and p.params["calibrated"]["probe"]["questions"] == 6
+    assert p.params["target"]["kind"] == "max_lc_share" and p.params["target"]["tau"] >= 0
+    assert "OPENAI_API_KEY" not in out.read_text()
