@@ -14,7 +14,7 @@ import json
 import math
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from lara.routing.policy import FORMAT, FORMAT_VERSION
 from lara.routing.types import normalize_category, normalize_model_id
@@ -50,7 +50,7 @@ PAPER_MODELS: dict[str, dict[str, Any]] = {
 }
 # LaRA's "32k" contexts are 12k-48k cl100k tokens and its "128k" ones 48.6k-133.4k (BENCHMARKS.md);
 # typical_tokens ~ the median context file size / 4 characters per token (30.6k and 95.0k).
-PAPER_BUCKETS = [
+PAPER_BUCKETS: list[dict[str, Any]] = [
     {"name": "32k", "typical_tokens": 30000, "max_tokens": 48000},
     {"name": "128k", "typical_tokens": 95000, "max_tokens": None},
 ]
@@ -152,8 +152,9 @@ def _policy_dict(name: str, params: dict[str, Any], description: str, source: Ma
     }
 
 
-def fit_paper_policy(rows: list[Mapping[str, Any]], name: str = "default") -> dict[str, Any]:
-    """The shipped default: the LaRA paper's LC vs RAG figures copied into the policy."""
+def fit_paper_policy(rows: Sequence[Mapping[str, Any]], name: str = "paper_table") -> dict[str, Any]:
+    """The ``paper_table`` policy (the default before the question router): the LaRA paper's LC vs RAG
+    figures copied into the policy."""
     models = paper_models(rows)
     params = {
         "length_buckets": PAPER_BUCKETS,

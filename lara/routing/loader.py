@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from lara.routing.policy import FORMAT, FORMAT_VERSION, KINDS, Policy
+from lara.errors import ConfigError
+from lara.routing.policy import FORMAT, FORMAT_VERSION, KINDS as _BASE_KINDS, Policy
+from lara.routing.question import QuestionPolicy
+
+KINDS = {**_BASE_KINDS, "question": QuestionPolicy}
+QUESTION_KEYS = {"strategies", "offsets", "feature_version"}
 
 
-class PolicyError(ValueError):
+class PolicyError(ConfigError):
     """A policy file that is missing or malformed; the message names it."""
 
 
@@ -33,6 +39,8 @@ def policy_from_dict(data: Mapping[str, Any], origin: str = "<dict>") -> Policy:
     params = data.get("params") or {}
     if kind == "fitted" and not {"table", "length_buckets"} <= set(params):
         raise PolicyError(f"{origin}: a fitted policy needs params.table and params.length_buckets")
+    if kind == "question" and not QUESTION_KEYS <= set(params):
+        raise PolicyError(f"{origin}: a question policy needs params.{', params.'.join(sorted(QUESTION_KEYS))}")
     return KINDS[kind](
         name=str(data.get("name", kind)),
         kind=kind,
@@ -69,5 +77,14 @@ def save_policy(policy: Policy | Mapping[str, Any], path: str | Path) -> Path:
     data = policy.to_dict() if isinstance(policy, Policy) else dict(policy)
     policy_from_dict(data, str(path))  # validate before writing
     out = Path(path)
-    out.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    out.write_text(_NUMBER_LIST.sub(_one_line, json.dumps(data, indent=1, sort_keys=False)) + "\n", encoding="utf-8")
     return out
+
+
+# Lists of plain numbers (a question policy's reference rows) on one line each: readable diffs
+# elsewhere, a file a fraction of the size.
+_NUMBER_LIST = re.compile(r"\[\s+(-?[0-9][-0-9.eE+]*(?:,\s+-?[0-9][-0-9.eE+]*)*)\s+\]")
+
+
+def _one_line(m: "re.Match[str]") -> str:
+    return "[" + ",".join(v.strip() for v in m.group(1).split(",")) + "]"

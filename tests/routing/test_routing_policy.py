@@ -9,34 +9,45 @@ import sys
 import pytest
 
 from lara.routing import Decision, PolicyError, RequestFeatures, load_policy, policy_from_dict, save_policy, shipped_policies
+from lara.errors import ConfigError
 from lara.routing import allocation
 
-HEAVY = ("torch", "faiss", "numpy", "openai", "transformers", "lara.engine", "yaml", "sentence_transformers")
+HEAVY = ("torch", "faiss", "numpy", "scipy", "sklearn", "openai", "transformers", "lara.engine", "yaml",
+         "sentence_transformers", "lara.results.store")
 
 
 def test_import_is_light_in_a_fresh_interpreter():
+    """The new default (question policy, category predicted from the text) decides with the
+    standard library only, and exactly as it does in this process."""
+    request = ("model='gpt-4o', context_tokens=100000, question='Which chapter first mentions the will?', "
+               "retrieval_scores=(12.0, 7.5, 7.1, 0.61, 0.55), retriever='hybrid'")
     code = (
         "import sys, json\n"
         "from lara.routing import load_policy, RequestFeatures\n"
-        "d = load_policy().decide(RequestFeatures(model='gpt-4o', context_tokens=100000, category='hallucination'))\n"
-        f"print(json.dumps({{'strategy': d.strategy, 'heavy': [m for m in {HEAVY!r} if m in sys.modules]}}))\n"
+        f"d = load_policy().decide(RequestFeatures({request}))\n"
+        f"print(json.dumps({{'decision': d.to_dict(), 'heavy': [m for m in {HEAVY!r} if m in sys.modules]}}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
     assert result["heavy"] == []
-    assert result["strategy"] == "rag"  # GPT-4o 128k hallucination: RAG 67.33 vs LC 56.34 in the paper
+    here = eval(f"load_policy().decide(RequestFeatures({request}))")  # noqa: S307 - our own literal
+    assert result["decision"] == json.loads(json.dumps(here.to_dict()))
+    assert set(here.expected_scores) == {"long_context", "rag"} and here.expected_tokens["long_context"] > 99_000
 
 
 def test_shipped_policies_load_and_name_their_source():
     names = shipped_policies()
-    assert {"default", "always_lc", "always_rag", "rules", "budget", "self_route"} <= set(names)
+    assert {"default", "paper_table", "always_lc", "always_rag", "rules", "budget", "self_route"} <= set(names)
     default = load_policy()
-    assert default.kind == "fitted" and "2502.09977" in default.source["paper"]
-    assert len(default.params["table"]["model"]) == 11
+    assert default.kind == "question"
+    assert len(default.params["offsets"]["models"]) == 10  # the ten shared models' recorded predictions
+    old = load_policy("paper_table")
+    assert old.kind == "fitted" and "2502.09977" in old.source["paper"]
+    assert len(old.params["table"]["model"]) == 11
 
 
 def test_known_model_uses_its_own_row():
-    p = load_policy("default")
+    p = load_policy("paper_table")
     d = p.decide(RequestFeatures(model="replay:/x/mistral-nemo-12b", context_tokens=30000, category="comparison"))
     assert d.strategy == "rag" and "model mistral-nemo-12b" in d.reason
     assert d.expected_scores["rag"] > d.expected_scores["long_context"]
@@ -46,7 +57,7 @@ def test_known_model_uses_its_own_row():
 
 
 def test_unseen_model_falls_back_to_class_then_pool():
-    p = load_policy("default")
+    p = load_policy("paper_table")
     closed = p.decide(RequestFeatures(model="new-frontier", context_tokens=100000, category="reasoning", open_weights=False))
     assert "model class proprietary" in closed.reason and closed.strategy == "long_context"
     small = p.decide(RequestFeatures(model="my-8b", context_tokens=100000, category="reasoning", parameters_b=8))
@@ -57,7 +68,7 @@ def test_unseen_model_falls_back_to_class_then_pool():
 
 
 def test_window_overflow_forces_rag():
-    for name in ("default", "rules"):
+    for name in ("default", "paper_table", "rules"):
         d = load_policy(name).decide(RequestFeatures(model="m", context_tokens=200000, context_window=128000, category="comparison"))
         assert d.strategy == "rag" and "exceeds usable window" in d.reason
     lc = load_policy("always_lc").decide(RequestFeatures(model="m", context_tokens=200000, context_window=128000))
@@ -129,4 +140,18 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         RequestFeatures(model="m", context_tokens=-1)
     with pytest.raises(ValueError):
         Decision("telepathy")
-    assert RequestFeatures(model="m", context_tokens=1, category="weird").category == "unknown"
+
+
+def test_request_categories_are_checked_with_a_did_you_mean():
+    with pytest.raises(ConfigError, match="did you mean 'comparison'"):
+        RequestFeatures(model="m", context_tokens=1, category="compare")
+    with pytest.raises(ConfigError, match="valid: location, reasoning, comparison, hallucination, unknown"):
+        RequestFeatures(model="m", context_tokens=1, category="weird")
+    assert RequestFeatures(model="m", context_tokens=1, category="hallu").category == "hallucination"
+    assert RequestFeatures(model="m", context_tokens=1, category="reas").category == "reasoning"
+    assert RequestFeatures(model="m", context_tokens=1).category == "unknown"
+    assert RequestFeatures(model="m", context_tokens=1, category=None).category == "unknown"
+    with pytest.raises(ConfigError, match="did you mean 'hybrid'"):
+        RequestFeatures(model="m", context_tokens=1, retrieval_scores=(1.0,), retriever="hybird")
+    with pytest.raises(ConfigError, match="need retriever"):
+        RequestFeatures(model="m", context_tokens=1, retrieval_scores=(1.0,))
