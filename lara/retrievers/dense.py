@@ -80,6 +80,10 @@ class Encoder:
         self.window_overlap = window_overlap
         self._model: Any = None
         self._lock = threading.Lock()
+        # one user of the model at a time: the fast tokenizer is shared, and encode() switches its
+        # truncation/padding on while windows() tokenizes without them; interleaved from the event
+        # loop (queries) and index-building threads, that failed with "Unable to create tensor"
+        self._use = threading.Lock()
         self.computed = 0
         self.from_cache = 0
 
@@ -110,7 +114,9 @@ class Encoder:
         """
         size = self.window_tokens
         # verbose=False: a chunk longer than the model's limit is expected here, it is what we cut
-        enc = self._load().tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        model = self._load()
+        with self._use:
+            enc = model.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         offsets, tokens = enc["offset_mapping"], enc.tokens()
         n = len(tokens)
         if n <= size:
@@ -131,10 +137,11 @@ class Encoder:
 
     def _encode(self, texts: list[str]) -> Any:
         model = self._load()
-        return model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
-        ).astype("float32")
+        with self._use:
+            return model.encode(
+                texts, batch_size=self.batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False,
+            ).astype("float32")
 
     def encode_query(self, text: str) -> Any:
         return self._encode([text])
