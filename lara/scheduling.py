@@ -248,6 +248,7 @@ class PrefixDispatcher:
         self._pending: list[_Group] = list(self._groups)  # groups not yet opened, in order
         self._by_id: dict[str, _Group] = {s.id: g for g in self._groups for s in g.samples}
         self._held: dict[str, int] = {}  # in-flight sample id -> its own KV tokens (tail + answer)
+        self._held_total = 0  # sum of _held (kept as it changes: checked for every candidate)
         self._open_tokens = 0  # KV tokens of the open documents' prefixes
         self.in_flight = 0
         self.max_docs_open = 0
@@ -260,7 +261,7 @@ class PrefixDispatcher:
     @property
     def planned_tokens(self) -> int:
         """KV tokens the plan holds now: open prefixes plus in-flight requests' own tokens."""
-        return self._open_tokens + sum(self._held.values())
+        return self._open_tokens + self._held_total
 
     def _group_tokens(self, g: _Group) -> int:
         if g.tokens is None:
@@ -280,6 +281,7 @@ class PrefixDispatcher:
         self._left -= 1
         self.in_flight += 1
         self._held[s.id] = own
+        self._held_total += own
         return s
 
     def next_ready(self) -> Sample | None:
@@ -333,7 +335,7 @@ class PrefixDispatcher:
 
     def done(self, sample: Sample) -> None:
         self.in_flight -= 1
-        self._held.pop(sample.id, None)
+        self._held_total -= self._held.pop(sample.id, 0)
         g = self._by_id.get(sample.id)
         if g is None:
             return

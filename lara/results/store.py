@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -251,12 +252,19 @@ class JsonlWriter:
         self._pos = os.lseek(self._fd, 0, os.SEEK_END)
         self._index = IndexAppender(self.path, self._fd) if index else None
         self.written = 0
+        # the key values to mask, read when the writer opens and again at most once a second (keys
+        # come from the environment before a run starts; scanning it for every record cost ~20 µs)
+        self._secrets = known_secrets()
+        self._secrets_at = time.monotonic()
 
     def write(self, record: Any) -> None:
         """One line per record (a :class:`~lara.results.record.Record` or its dict)."""
         data = record.to_dict() if hasattr(record, "to_dict") else record
         line = json.dumps(data, ensure_ascii=False) + "\n"
-        secrets = known_secrets()
+        now = time.monotonic()
+        if now - self._secrets_at > 1.0:
+            self._secrets, self._secrets_at = known_secrets(), now
+        secrets = self._secrets
         if secrets:
             line = redact_text(line, secrets)
         start = self._pos
