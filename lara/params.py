@@ -75,7 +75,7 @@ def check_params(kind: str, name: str, factory: Any, params: Mapping[str, Any], 
     for key, value in params.items():
         if key not in declared:
             if open_:
-                out[key] = parse_text(value) if convert else value
+                out[key] = parse_text(value) if convert and isinstance(value, str) else value
                 continue
             valid = ", ".join(sorted(declared)) or "(none)"
             raise ConfigError(

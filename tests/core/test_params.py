@@ -45,3 +45,9 @@ def test_cli_text_and_typed_values_make_the_same_spec() -> None:
     a = resolve_spec("synthetic", "rag", "mock", task_params={"lengths": "1000,3000"}, runner_params={"k": "3"})
     b = resolve_spec("synthetic", "rag", "mock", task_params={"lengths": [1000, 3000]}, runner_params={"k": 3})
     assert a.spec_hash() == b.spec_hash() and a.runner_params["k"] == 3
+
+
+def test_typed_values_for_an_open_backend_pass_through() -> None:
+    """vllm forwards **engine_kwargs: a typed value (from Python, not the CLI) stays as it is."""
+    spec = resolve_spec("synthetic", "lc", "vllm:m", model_params={"max_model_len": 4096, "enforce_eager": "true"})
+    assert spec.model_params["max_model_len"] == 4096 and spec.model_params["enforce_eager"] is True
