@@ -189,7 +189,7 @@ def paper_table(path: str | Path) -> list[TableRow]:
     return sort_rows(rows)
 
 
-PAPER_AVERAGE_GAPS = {  # BENCHMARKS.md §1 (paper): loc / reas / comp / hallu / overall
+PAPER_AVERAGE_GAPS = {  # LaRA (Li et al., ICML 2025, arXiv 2502.09977), average gaps: loc / reas / comp / hallu / overall
     "32k": {"location": 0.08, "reasoning": 4.66, "comparison": 15.22, "hallucination": -10.38, "overall": 2.40},
     "128k": {"location": -5.25, "reasoning": -1.39, "comparison": 14.30, "hallucination": -22.36, "overall": -3.68},
 }

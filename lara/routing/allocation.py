@@ -29,10 +29,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-# sigma(x) = s1 / (1 + e^(-s2 (x + s3))) + s4, fitted in the paper (BENCHMARKS.md section 2).
+# sigma(x) = s1 / (1 + e^(-s2 (x + s3))) + s4, fitted in Yue et al. (ICLR 2025, arXiv 2410.04343).
 PAPER_SIGMA = (3.30, 1.81, 0.46, -2.18)
 
-# Paper grids (BENCHMARKS.md section 2).
+# The grids of Yue et al. (ICLR 2025, arXiv 2410.04343).
 K_GRID = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 M_GRID = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256)
 N_GRID = (1, 2, 3, 4, 5)

@@ -22,7 +22,7 @@ FEATURE_VERSION = 1
 CONTEXT_TYPES = ("book", "financial", "paper")
 # ln(tokens / REF_TOKENS) centres the length feature between LaRA's 32k and 128k buckets.
 REF_TOKENS = 50_000
-# LaRA cuts prompts above 127k tokens in the middle (BENCHMARKS.md section 1): beyond it LC loses text.
+# LaRA cuts prompts above 127k tokens in the middle (the LaRA paper's code, arXiv 2502.09977): beyond it LC loses text.
 TRUNCATE_TOKENS = 127_000
 # LaRA's hybrid retriever lists its BM25 hits first, then the dense hits not already listed.
 HYBRID_BM25 = 3

@@ -48,7 +48,7 @@ PAPER_MODELS: dict[str, dict[str, Any]] = {
     "Claude-3.5-sonnet": {"parameters_b": None, "context_window": 200000, "aliases": ["claude-3-5-sonnet-20241022"]},
     "Gemini-1.5-pro": {"parameters_b": None, "context_window": 2097152, "aliases": []},
 }
-# LaRA's "32k" contexts are 12k-48k cl100k tokens and its "128k" ones 48.6k-133.4k (BENCHMARKS.md);
+# LaRA's "32k" contexts are 12k-48k cl100k tokens and its "128k" ones 48.6k-133.4k (measured on the LaRA data);
 # typical_tokens ~ the median context file size / 4 characters per token (30.6k and 95.0k).
 PAPER_BUCKETS: list[dict[str, Any]] = [
     {"name": "32k", "typical_tokens": 30000, "max_tokens": 48000},

@@ -98,7 +98,7 @@ class AlwaysPolicy(Policy):
 
 @dataclass(frozen=True)
 class RulesPolicy(Policy):
-    """Hand-written rules from LaRA's average LC-RAG gaps (BENCHMARKS.md section 1): LC wins
+    """Hand-written rules from LaRA's average LC-RAG gaps (Li et al., ICML 2025, arXiv 2502.09977): LC wins
     comparison at both lengths, RAG wins hallucination, and RAG catches up with length."""
 
     def decide(self, features: RequestFeatures) -> Decision:

@@ -1,4 +1,4 @@
-"""UroLlmEval scoring (BENCHMARKS.md §6), one scorer for the three steps (``sample.metadata.step``).
+"""UroLlmEval (arXiv 2501.12106) scoring, one scorer for the three steps (``sample.metadata.step``).
 
 coding: per answer item (JSON array element, else line) the first match of ``\\b([CD][0-9]{2})\\b``
 (case-sensitive: "C61.9" → C61, "c61" → none); a snippet is correct when the predicted set equals the

@@ -5,7 +5,7 @@ the same prompt, so every verdict records ``prompt_id`` and ``prompt_version`` a
 one place. Sources:
 
 - ``lara-*``: LaRA (Li et al., ICML 2025, arXiv 2502.09977), judge prompts as quoted in
-  ../shared/docs/BENCHMARKS.md §1 (location/reasoning/comp share one prompt; hallu has its own first
+  LaRA (Li et al., ICML 2025, arXiv 2502.09977) (location/reasoning/comp share one prompt; hallu has its own first
   paragraph and ends with "judgement").
 - ``mtbench-*``: MT-Bench / FastChat llm_judge (Zheng et al. 2023, arXiv 2306.05685),
   lm-sys/FastChat ``fastchat/llm_judge/data/judge_prompts.jsonl`` entries ``single-v1``,
@@ -47,7 +47,7 @@ LARA_BINARY = JudgePrompt(
     id="lara-binary",
     version="1",
     kind="binary",
-    source="LaRA arXiv 2502.09977 (BENCHMARKS.md §1), location/reasoning/comp",
+    source="LaRA arXiv 2502.09977 (judge prompts), location/reasoning/comp",
     system=LARA_SYSTEM,
     template=(
         "I will provide you with a question and its groundtruth answer, as well as an answer from an "
@@ -63,7 +63,7 @@ LARA_HALLU = JudgePrompt(
     id="lara-hallu",
     version="1",
     kind="binary",
-    source="LaRA arXiv 2502.09977 (BENCHMARKS.md §1), hallu",
+    source="LaRA arXiv 2502.09977 (judge prompts), hallu",
     system=LARA_SYSTEM,
     template=(
         "You need to help me determine whether an AI model is hallucinating. I will provide you with a "

@@ -2,7 +2,7 @@
 
 Data: rows ``text`` + ``label`` (list of ``{"diagnosis": <3-char code>, "date": ...}``, or that list
 as a JSON string) from a local parquet/JSONL file (``data_path``) or, when online, the hub dataset
-``stefan-m-lenz/UroLlmEvalSet`` (split ``eval``). Steps (BENCHMARKS.md §6): ``diagnosis`` (is there
+``stefan-m-lenz/UroLlmEvalSet`` (split ``eval``). Steps (UroLlmEval (arXiv 2501.12106)): ``diagnosis`` (is there
 a tumour diagnosis; answer a JSON array of strings), ``coding`` (3-character codes) and ``date``
 (date of first diagnosis, one sample per labelled diagnosis). The LC-versus-RAG axis is the ICD-10
 chapter II catalogue: LC = the whole catalogue in context, RAG = the top-k code descriptions for the

@@ -1,7 +1,7 @@
 """LaRA (Li et al., ICML 2025): 2,326 questions over books, financial statements and papers.
 
 Data layout (``<data>/datasets``): ``query/{len}_{type}_{task}.jsonl`` and the long contexts as
-plain files ``{len}/{type}/<file>``. Quirks handled here (see shared/docs/BENCHMARKS.md §1):
+plain files ``{len}/{type}/<file>``. Quirks handled here (from the upstream data, commit c17155376f4e):
 context type and task come from the *file name* (the ``type`` field is inconsistent); files have no
 trailing newline; book location files carry an unused inline ``context`` slice (10.7 MB at 128k)
 that is dropped line by line while loading; ``context_order`` is an int or ``"full"`` and comparison
