@@ -119,12 +119,7 @@ class ResponseCache:
     def _recover(self, exc: sqlite3.Error) -> None:
         """A corrupt file: move it (and its WAL/SHM files) aside and start an empty cache; if even that
         fails, run without a cache."""
-        if self._db is not None:
-            try:
-                self._db.close()
-            except sqlite3.Error:
-                pass
-            self._db = None
+        self.close()
         aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
         try:
             for suffix in ("", "-wal", "-shm"):
