@@ -370,21 +370,6 @@ def table_rows(estimates: Sequence[Estimate]) -> list[list[str]]:
     return rows
 
 
-def format_rows(header: Sequence[str], rows: Sequence[Sequence[str]], fmt: str) -> str:
-    """``md`` or ``csv`` text of a table (the terminal table is drawn with rich by the CLI)."""
-    if fmt == "csv":
-        import csv
-        import io
-
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(header)
-        w.writerows(rows)
-        return buf.getvalue()
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
-
 def footer_lines(estimates: Sequence[Estimate], prices: PriceTable, connections: int) -> list[str]:
     lines = [f"dry run: no model was called; prices from {prices.source} (dated {prices.date or 'undated'}); "
              f"wall time at {connections} connections per endpoint"]

@@ -116,9 +116,9 @@ def crossover_cmd(
         print_table("LC vs RAG by context length (accuracy %, 95% Wilson CI, exact McNemar)", X.HEADER,
                     X.table_rows(cs), left=("model", "task", "category", "length"))
     else:
-        from lara.estimate import format_rows
+        from lara.results.text_table import render_text
 
-        typer.echo(format_rows(X.HEADER, X.table_rows(cs), fmt))
+        typer.echo(render_text(X.HEADER, X.table_rows(cs), fmt))
     for line in X.summary_lines(cs):
         typer.echo(line, err=fmt == "json")
     path = plot_path or output / f"crossover-{re.sub(r'[^A-Za-z0-9._-]+', '-', model)}.png"

@@ -309,7 +309,8 @@ def print_estimates(specs: list[Any], options: Any, prices: Any, labels: list[st
     """The dry run: one row per runner (``--format json`` prints the estimates as JSON)."""
     import json
 
-    from lara.estimate import HEADER, estimate_specs, footer_lines, format_rows, table_rows
+    from lara.estimate import HEADER, estimate_specs, footer_lines, table_rows
+    from lara.results.text_table import render_text
 
     estimates = asyncio.run(estimate_specs(specs, options, prices, labels))
     if fmt == "json":
@@ -321,7 +322,7 @@ def print_estimates(specs: list[Any], options: Any, prices: Any, labels: list[st
 
         print_table("lara dry run: what this command would send", HEADER, rows, left=("run", "tokenizer"))
     else:
-        typer.echo(format_rows(list(HEADER), rows, fmt))
+        typer.echo(render_text(list(HEADER), rows, fmt))
     for line in footer_lines(estimates, prices, options.max_connections):
         typer.echo(line, err=True)
 

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import asdict
 from typing import Mapping, Sequence
 
 from lara.errors import ConfigError
+from lara.results.text_table import csv_text, markdown
 from lara.results.paired import ALPHA, N_BOOT, POWER, SliceStats
 
 HEADER = ("category", "length", "pairs", "excluded", "truncated", "A %", "B %", "A−B pts", "95% CI",
@@ -80,19 +79,13 @@ def render(rows: Sequence[SliceStats], fmt: str, names: Mapping[str, str] | None
     if fmt == "json":
         return json.dumps([{**asdict(r), "model_name": (names or {}).get(r.model, r.model)} for r in rows], indent=2)
     if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["task", "model", "A", "B", *HEADER])
-        for r in rows:
-            w.writerow([r.task, (names or {}).get(r.model, r.model), r.a_name, r.b_name, *cells(r)])
-        return buf.getvalue()
+        return csv_text(["task", "model", "A", "B", *HEADER],
+                        [[r.task, (names or {}).get(r.model, r.model), r.a_name, r.b_name, *cells(r)] for r in rows])
     if fmt == "md":
         parts = []
         for key, group in group_rows(rows):
             parts.append(f"### {title(key, names)}\n")
-            parts.append("| " + " | ".join(HEADER) + " |")
-            parts.append("|" + "---|" * len(HEADER))
-            parts += ["| " + " | ".join(cells(r)) + " |" for r in group]
+            parts.append(markdown(HEADER, [cells(r) for r in group]))
             parts.append("")
         parts.append(caption(rows))
         return "\n".join(parts) + "\n"

@@ -243,6 +243,6 @@ def table_cells(rows: Iterable[TableRow], with_gaps: bool = True) -> list[list[s
 
 
 def render_markdown(rows: Iterable[TableRow], with_gaps: bool = True) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in table_cells(rows, with_gaps)]
-    return "\n".join(lines) + "\n"
+    from lara.results.text_table import markdown
+
+    return markdown(HEADER, table_cells(rows, with_gaps)) + "\n"

@@ -9,14 +9,13 @@ live (uncached) calls with :mod:`lara.pricing` (batch prices for the ``openai-ba
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Sequence
 
 from lara.errors import ConfigError
 from lara.results.record import Record
+from lara.results.text_table import render_text
 from lara.vocabulary import did_you_mean
 
 DEFAULT_KEYS = ("model", "runner", "task", "category", "length")
@@ -144,14 +143,6 @@ def render(rows: list[Row], keys: Sequence[str], fmt: str = "md") -> str:
     if fmt == "json":
         return json.dumps([{**dict(zip(keys, r.key)), **{k: v for k, v in asdict(r).items() if k != "key"}} for r in rows], indent=2)
     header, body = table_rows(rows, keys)
-    if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(header)
-        w.writerows(body)
-        return buf.getvalue()
-    if fmt == "md":
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(b) + " |" for b in body]
-        return "\n".join(lines)
+    if fmt in ("csv", "md"):
+        return render_text(header, body, fmt)
     raise ConfigError(f"unknown format {fmt!r}{did_you_mean(fmt, FORMATS)}; valid: {', '.join(FORMATS)}")
