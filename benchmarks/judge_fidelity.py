@@ -232,9 +232,13 @@ def compare(ours: Iterable[TableRow], paper: Iterable[TableRow], rows_of: Mappin
             same = (ours_gap > 0) == (paper_gap > 0) and ours_gap != 0
             total += 1
             agree += same
-            if abs(paper_gap) >= CLEAR_POINTS:
+            clear = abs(paper_gap) >= CLEAR_POINTS
+            if clear:
                 total_clear += 1
                 agree_clear += same
+            if not same:
+                log.info("winner differs%s: %s %s %s: paper LC-RAG %+.2f, ours %+.2f",
+                         " (clear cell)" if clear else "", name, length, task, paper_gap, ours_gap)
     out["winner_cells"] = total
     out["winner_agreement"] = agree / total if total else float("nan")
     out["winner_cells_clear"] = total_clear
@@ -283,10 +287,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--paper-models", type=Path, default=PAPER_MODELS,
                     help="YAML mapping prediction folders to paper-table rows (default: the shipped one)")
     ap.add_argument("--table", action="store_true", help="also print our LaRA-style table")
+    ap.add_argument("-v", "--verbose", action="store_true", help="list the cells whose LC/RAG winner differs")
     ap.add_argument("--split", choices=SPLITS, default="all",
                     help="model folders sorted by name: dev = even positions, heldout = odd, all = both")
     args = ap.parse_args(argv)
-    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
+    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.INFO if args.verbose else logging.WARNING)
     models = [m.strip() for m in args.models.split(",") if m.strip()] or None
     try:
         figures, ours = run(args.data, args.split, models, args.paper_models)

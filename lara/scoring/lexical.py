@@ -8,7 +8,9 @@ measured by ``benchmarks/judge_fidelity.py``.
 Rules (designed by reading LaRA questions/answers; not weights fitted to the paper's table):
 
 1. Normalisation (:mod:`lara.scoring.lexical_match`): NFKC, quotes/dashes folded, lower case,
-   number words (two..twenty) to digits, English and task stop words dropped, a light suffix
+   English and task stop words dropped (hedges too: "approximately $60,000" states what "$60,000"
+   does; the number rules own precision), numbers in digits or words ("twelve") left to the number
+   rules (rule 3) rather than matched as words, a light suffix
    stemmer, then words keyed on their first 6 letters ("conventional" ~ "convention"). A word is
    found in a text with the same key or, with WordNet installed (:mod:`lara.scoring.wordnet`), a
    synonym there (a shared frequent sense: "perplexed" / "puzzled"), because the judge reads
@@ -18,14 +20,19 @@ Rules (designed by reading LaRA questions/answers; not weights fitted to the pap
    answer. This also removes the original character names that LaRA's book questions share with
    their references while the texts use replaced names.
 3. Numbers (:mod:`lara.scoring.lexical_numbers`): a reference number not in the question is
-   matched when the answer states the same value directly or through its scale word (thousand /
-   million / billion), within half a unit of the answer's last written digit or 0.5% ("$2.7
-   million" matches 2,735,307), or states a relation between two reference numbers (their
+   matched when the answer states the same value, scale words applied on both sides ("$1,090
+   thousand" is "$1,090,000"; a text's "(in thousands)" scales its bare figures), at the coarser
+   of the two written precisions ("$2.7 million" matches 2,735,307, "$2,499,766,000" matches "$2.50
+   billion", but 2043 is not 2039), or states a relation between two reference numbers (their
    difference or percentage change: "decreased by $427,143"). All must match (one miss allowed
    from three numbers up); otherwise the answer is wrong. An answer stating a change between the
    reference's two figures in the opposite direction ("increased from $884,369 to $457,226" where
    the reference says decreased) is wrong.
-   Scale words stay words: an answer that drops "thousand" states the wrong magnitude.
+   An answer that drops "thousand" states another value and is wrong; scale words also stay
+   words, so for location (LOCATION_FIGURES) "$1,090,000" does not state "$1,090 thousand" in
+   words, which is how the published judge's table scores it (counting the scale word as part of
+   the figure lowered the held-out location Pearson from 0.95 to 0.86). The answer's figures that
+   the question states ("on April 2nd") are no evidence: they neither match nor form relations.
 4. Refusals ("not mentioned", "does not specify", "cannot be determined", ...):
    - hallucination task (reference: the text does not mention it): correct iff the answer refuses
      and does not then guess anyway ("however, it is likely...", "I can provide a possible answer");
@@ -49,6 +56,15 @@ Rules (designed by reading LaRA questions/answers; not weights fitted to the pap
    "Lady Caroline (Vivienne)"): such a name is no evidence either way. Correct
    when agreement >= 1/2 for location (short factual spans), >= 1/3 for reasoning and comparison
    (long paraphrased explanations).
+   LOCATION_FIGURES: for location, the figures are decided by the gate of rule 3 and the words by
+   coverage/support, so a bare figure ("96.16%") against a sentence reference ("The system achieved
+   a 96.16% success rate") is judged by the reference's remaining words. Counting matched figures
+   as coverage and support units (as for reasoning) is what a reader would do, and it was tried:
+   it raised location accuracy by 1.3-6.9 points per (model, length, mode) cell, uncorrelated
+   (r = -0.02) with the cells' distance to the paper's GPT-4o-judged table, and lowered the
+   location Pearson on the held-out models from 0.95 to 0.87. The published judge evidently did
+   not credit such answers consistently, so this stand-in does not either; an LLM judge
+   (``--scorer lara-judge``) is the way to score them by meaning.
 6. ``output.answer`` None → status "error" (a failed generation is an upstream failure, not a wrong
    answer); an empty string → value 0 (the model answered nothing).
 """
@@ -167,9 +183,11 @@ def lexical_verdict(
     core = first_sentence(reference) if task == "reasoning" else reference
     qnums = quantities(question)
     ref_nums = [q for q in quantities(core) if not number_match(q, qnums)]
-    ans_nums = quantities(answer)
-    derived = derived_matches(ref_nums, ans_nums)
-    matched = [q for i, q in enumerate(ref_nums) if i in derived or number_match(q, ans_nums)]
+    # the answer's own figures: one the question states ("on April 2nd") is no evidence, and would
+    # otherwise pass for a relation between two reference figures (7 - 5 = 2)
+    new_nums = [a for a in quantities(answer) if not any(number_match(q, [a]) for q in qnums)]
+    derived = derived_matches(ref_nums, new_nums)
+    matched = [q for i, q in enumerate(ref_nums) if i in derived or number_match(q, new_nums)]
     missed = len(ref_nums) - len(matched)
     allowed = 1 if len(ref_nums) >= 3 else 0
     if missed > allowed:
@@ -179,7 +197,7 @@ def lexical_verdict(
 
     # Coverage units: informative words plus, for sentence references, numbers (a matched number
     # is covered evidence). Location references are short spans whose numbers the gate above has
-    # already decided; there the words (including scale words: "thousand") decide the rest.
+    # already decided; there the words decide the rest (see LOCATION_FIGURES in the docstring).
     if task == "comparison":
         sides = comparison_sides(reference, question)
         side_words = [informative(side, question) for side in sides]
@@ -204,10 +222,10 @@ def lexical_verdict(
         neutral = proper_names(answer) - set(content_words(reference))
         ans_inf = [w for w in ans_inf if w not in neutral]
     known = Pool.of(reference, question)
-    new_nums = [a for a in ans_nums if not any(number_match(q, [a]) for q in qnums)] if task != "location" else []
+    sup_candidates = new_nums if task != "location" else []
     ref_all = quantities(reference)
-    sup_nums = sum(1 for a in new_nums if any(number_match(r, [a]) for r in ref_all))
-    n_units = len(ans_inf) + len(new_nums)
+    sup_nums = sum(1 for a in sup_candidates if any(number_match(r, [a]) for r in ref_all))
+    n_units = len(ans_inf) + len(sup_candidates)
     support = (sum(1 for w in ans_inf if known.has(w, forms[w])) + sup_nums) / n_units if n_units else 0.0
     agreement = max(coverage, support)
     if declines(answer) and agreement < REFUSAL_OVERRIDE:

@@ -28,6 +28,7 @@ STOP = frozenset(
     paper papers text book chapter story statement financial company mentioned mention mentions
     described describe describes according provided provide provides specific specifically
     particular answer question
+    approximately approx around roughly nearly almost
     """.split()
 )
 
@@ -39,6 +40,12 @@ NUMBER_WORDS = {
     )
 }
 NUMBER_WORDS.pop("one")  # "one" is far more often a pronoun than a count
+
+# Magnitude words are never synonyms (the number rules compare magnitudes): WordNet lists
+# "million" and "billion" under one sense ("a very large indefinite number"). Scale words stay
+# words as well (lara.scoring.lexical, rule 3); number words are left to the number rules.
+MAGNITUDES = frozenset("hundred hundreds thousand thousands million millions billion billions trillion "
+                       "trillions percent".split()) | frozenset(NUMBER_WORDS)
 
 PREFIX = 6  # words are compared on their first 6 letters after stemming (conflation by truncation)
 
@@ -69,9 +76,11 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     out = []
     for w in re.findall(r"[a-z0-9]+(?:'[a-z]+)?", fold(text)):
         w = w.split("'")[0]
-        if w in STOP or len(w) < 2 or w.isdigit():
+        # numbers, written in digits or words ("twelve"), are quantities that the number rules
+        # compare by value (lara.scoring.lexical_numbers), never words
+        if w in STOP or len(w) < 2 or w.isdigit() or w in NUMBER_WORDS:
             continue
-        out.append((stem(NUMBER_WORDS.get(w, w))[:PREFIX], w))
+        out.append((stem(w)[:PREFIX], w))
     return out
 
 
@@ -89,10 +98,6 @@ def word_forms(*texts: str) -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in forms.items()}
 
 
-# Magnitude words are never synonyms (the number rules compare magnitudes): WordNet lists
-# "million" and "billion" under one sense ("a very large indefinite number").
-MAGNITUDES = frozenset("hundred hundreds thousand thousands million millions billion billions trillion "
-                       "trillions percent".split()) | frozenset(NUMBER_WORDS)
 
 
 @lru_cache(maxsize=65536)

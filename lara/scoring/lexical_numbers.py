@@ -32,12 +32,21 @@ class Quantity:
     tol: float
     percent: bool
 
-    def values(self) -> tuple[tuple[float, float], ...]:
-        return ((self.raw, self.tol), (self.raw * self.scale, self.tol * self.scale))
+    def value(self) -> tuple[float, float]:
+        """(value, tolerance) with the scale applied: "$1,090 thousand" is 1,090,000 ± 500."""
+        return self.raw * self.scale, self.tol * self.scale
+
+
+# "(in thousands)", "in millions of dollars": the unit of the text's figures that carry no scale word
+UNIT_NOTE_RE = re.compile(r"\bin (thousands|millions|billions)\b", re.I)
 
 
 def quantities(text: str) -> list[Quantity]:
+    """The text's figures as written; a figure without a scale word takes the text's stated unit
+    ("$1,580,487 (in thousands)")."""
     t = fold(text)
+    note = UNIT_NOTE_RE.search(t)
+    default_scale = SCALES[note.group(1)] if note else 1.0
     t = re.sub(r"\b(" + "|".join(k for k in NUMBER_WORDS if k != "zero") + r")\b",
                lambda m: NUMBER_WORDS[m.group(1)], t)
     out = []
@@ -46,7 +55,8 @@ def quantities(text: str) -> list[Quantity]:
         decimals = len(digits.split(".")[1]) if "." in digits else 0
         unit = (m.group(2) or "").lower()
         pct = unit in ("%", "percent", "per cent")
-        out.append(Quantity(float(digits), SCALES.get(unit, 1.0), 0.5 * 10.0**-decimals, pct))
+        scale = SCALES.get(unit, 1.0) if unit else (1.0 if pct else default_scale)
+        out.append(Quantity(float(digits), scale, 0.5 * 10.0**-decimals, pct))
     return out
 
 
@@ -55,9 +65,11 @@ def _close(ref: float, ans: float, ans_tol: float) -> bool:
 
 
 def number_match(ref_q: Quantity, answer_qs: list[Quantity]) -> bool:
-    return any(
-        _close(r, a, tol) for q in answer_qs for r, _ in ref_q.values() for a, tol in q.values()
-    )
+    """Whether an answer number states the reference number at the coarser of the two written
+    precisions: "$63.6 million" is 63,566,000 and "$2,499,766,000" is "$2.50 billion", but the
+    year 2043 is not 2039 (a relative tolerance would call them equal)."""
+    r, rtol = ref_q.value()
+    return any(abs(r - a) <= max(atol, rtol) for a, atol in (q.value() for q in answer_qs))
 
 
 def derived_matches(ref_qs: list[Quantity], answer_qs: list[Quantity]) -> set[int]:
@@ -68,14 +80,14 @@ def derived_matches(ref_qs: list[Quantity], answer_qs: list[Quantity]) -> set[in
         for j, b in enumerate(ref_qs):
             if j <= i or a.percent != b.percent:
                 continue
-            for (x, _), (y, _) in zip(a.values(), b.values()):
-                rel = [abs(x - y)]
-                if x:
-                    rel.append(abs(y - x) / abs(x) * 100)
-                if y:
-                    rel.append(abs(x - y) / abs(y) * 100)
-                if any(_close(v, abs(av), tol) for v in rel if v for q in answer_qs for av, tol in q.values()):
-                    hit.update((i, j))
+            (x, _), (y, _) = a.value(), b.value()
+            rel = [abs(x - y)]
+            if x:
+                rel.append(abs(y - x) / abs(x) * 100)
+            if y:
+                rel.append(abs(x - y) / abs(y) * 100)
+            if any(_close(v, abs(av), tol) for v in rel if v for av, tol in (q.value() for q in answer_qs)):
+                hit.update((i, j))
     return hit
 
 

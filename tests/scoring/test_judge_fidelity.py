@@ -146,6 +146,21 @@ def test_failed_and_missing_predictions_count_as_lara_run_counts_them(bench, dat
     assert {r.outcome for r in ours.values()} >= {"correct", "incorrect", "error"}
 
 
+def test_verbose_names_each_cell_whose_winner_differs(bench, caplog) -> None:
+    """judge_fidelity -v: one line per disagreeing cell, saying whether it is a clear one."""
+    def row(model, mode, loc):
+        return TableRow(model, "32k", mode, loc, 50.0, 50.0, 50.0, None)
+
+    paper = [row("P", "LC", 70.0), row("P", "RAG", 60.0)]
+    ours = [row("m", "LC", 55.0), row("m", "RAG", 60.0)]
+    with caplog.at_level("INFO", logger="judge_fidelity"):
+        bench.compare(ours, paper, {"m": "P"})
+    lines = [r.getMessage() for r in caplog.records if "winner differs" in r.getMessage()]
+    assert "winner differs (clear cell): P 32k location: paper LC-RAG +10.00, ours -5.00" in lines
+    assert len(lines) == 4  # the three tied tasks differ too (no winner), none of them clear
+    assert sum("clear cell" in line for line in lines) == 1
+
+
 def test_winner_agreement_clear_counts_only_clear_paper_gaps(bench) -> None:
     def row(model, mode, loc, reas):
         return TableRow(model, "32k", mode, loc, reas, 50.0, 50.0, None)

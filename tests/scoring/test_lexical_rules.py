@@ -165,3 +165,45 @@ def test_a_change_in_the_opposite_direction_is_wrong() -> None:
     assert changes("Revenue decreased from 2022 to 2023.") == []  # years are dates, not the change's ends
     (up, a, b), = changes("net loss increased from ($2,637,956) to ($6,884,409)")
     assert up and (a.raw, b.raw) == (2637956.0, 6884409.0)
+
+
+def test_figures_compare_by_value_with_scale_words_applied() -> None:
+    """ "$173,413" is a thousandth of "$173,413 thousand" (both used to pass as the same digits); a
+    text's "(in thousands)" scales its bare figures. (LaRA financial location questions.)"""
+    q = "What were the total assets of The Chosen, Inc. as of March 31, 2024?"
+    assert lexical_verdict(q, "$173,413", "$173,413 thousand.", "location", "financial")[0] == 0
+    assert lexical_verdict(q, "$173,413 thousand", "$173,413 thousand.", "location", "financial")[0] == 1
+    assert lexical_verdict(q, "$173,413 (in thousands)", "$173,413 thousand.", "location", "financial")[0] == 1
+    q = "What is the total term debt as of March 31, 2024?"
+    assert lexical_verdict(q, "$4,391 thousand", "$4,391.", "location", "financial")[0] == 0
+
+
+def test_figures_match_at_the_coarser_written_precision() -> None:
+    """A rounded reference stands for what rounds to it; a year is exact (no relative tolerance)."""
+    q = "How did total revenue in 2023 compare with 2022?"
+    r = "Revenue grew to $2.50 billion in 2023 from $2.08 billion in 2022."
+    assert lexical_verdict(q, "It grew to $2,499,766,000 from $2,084,279,000.", r, "comparison", "financial")[0] == 1
+    assert lexical_verdict(q, "It grew to $2,399,766,000 from $2,084,279,000.", r, "comparison", "financial")[0] == 0
+    q = "When will the license agreement with Mayo expire?"
+    r = "The license agreement will remain in effect until the last of the licensed patents expires in 2039."
+    assert lexical_verdict(q, "In 2039, when the last licensed patent expires.", r, "location", "financial")[0] == 1
+    assert lexical_verdict(q, "In 2043, when the last licensed patent expires.", r, "location", "financial")[0] == 0
+
+
+def test_number_words_and_hedges_are_left_to_the_number_rules() -> None:
+    """ "12 gates" answers "Twelve."; "$60,000" answers "Approximately $60,000."."""
+    assert lexical_verdict("How many gates does the city described by Ethan have?", "12 gates", "Twelve.",
+                           "location", "book")[0] == 1
+    assert lexical_verdict("How many gates does the city described by Ethan have?", "11 gates", "Twelve.",
+                           "location", "book")[0] == 0
+    q = "What was the unrealized gain on the Convergent Convertible Note for the three months ended March 31, 2024?"
+    assert lexical_verdict(q, "$60,000", "Approximately $60,000.", "location", "financial")[0] == 1
+
+
+def test_a_figure_the_question_states_is_no_evidence() -> None:
+    """ "April 2nd" is the question's date; 7 - 5 = 2 must not make it a relation between the
+    reference's figures."""
+    q = "At what time did the entire surface in view become enveloped in darkness on April 2nd?"
+    a = "The provided text describes events starting on April 3rd. There is no information about April 2nd."
+    assert lexical_verdict(q, a, "At five minutes before seven.", "location", "book")[0] == 0
+    assert lexical_verdict(q, "Five minutes before seven.", "At five minutes before seven.", "location", "book")[0] == 1
