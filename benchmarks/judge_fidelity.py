@@ -291,7 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--split", choices=SPLITS, default="all",
                     help="model folders sorted by name: dev = even positions, heldout = odd, all = both")
     args = ap.parse_args(argv)
-    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.INFO if args.verbose else logging.WARNING)
+    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
+    if args.verbose:  # this benchmark's own lines only, not every library's info logging
+        log.setLevel(logging.INFO)
     models = [m.strip() for m in args.models.split(",") if m.strip()] or None
     try:
         figures, ours = run(args.data, args.split, models, args.paper_models)

@@ -41,12 +41,6 @@ NUMBER_WORDS = {
 }
 NUMBER_WORDS.pop("one")  # "one" is far more often a pronoun than a count
 
-# Magnitude words are never synonyms (the number rules compare magnitudes): WordNet lists
-# "million" and "billion" under one sense ("a very large indefinite number"). Scale words stay
-# words as well (lara.scoring.lexical, rule 3); number words are left to the number rules.
-MAGNITUDES = frozenset("hundred hundreds thousand thousands million millions billion billions trillion "
-                       "trillions percent".split()) | frozenset(NUMBER_WORDS)
-
 PREFIX = 6  # words are compared on their first 6 letters after stemming (conflation by truncation)
 
 
@@ -98,6 +92,10 @@ def word_forms(*texts: str) -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in forms.items()}
 
 
+# Magnitude words are never synonyms (the number rules compare magnitudes): WordNet lists
+# "million" and "billion" under one sense ("a very large indefinite number").
+MAGNITUDES = frozenset("hundred hundreds thousand thousands million millions billion billions trillion "
+                       "trillions percent".split()) | frozenset(NUMBER_WORDS)
 
 
 @lru_cache(maxsize=65536)
